@@ -1,0 +1,215 @@
+"""The application factory: Flask + Flask-AppBuilder + every loadable plugin."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+from flask import Flask, jsonify, request
+from flask_appbuilder import AppBuilder
+from flask_login import current_user
+
+from trellis import core_plugin
+from trellis.config import from_environment
+from trellis.db import db
+from trellis.extension import Trellis
+from trellis.plugins import CORE, discover
+from trellis.specs import BlueprintSpec, JobSpec, ModelSpec, RoleSpec, ScheduleSpec, ViewSpec
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    plugins: Iterable[str] | None = None,
+    extra_plugins: Iterable[tuple[str, Any]] = (),
+    discover_installed: bool = True,
+) -> Flask:
+    """Build a Trellis app.
+
+    :param config: overrides on top of the environment's configuration.
+    :param plugins: load only these installed plugins (default: all, or
+        ``TRELLIS_PLUGINS``); their dependencies must be listed too.
+    :param extra_plugins: ``(name, module)`` pairs registered as if installed —
+        how tests add a throwaway plugin.
+    :param discover_installed: ``False`` ignores installed entry points.
+    """
+    app = Flask("trellis")
+    app.config.update(from_environment())
+    app.config.update(config or {})
+    logging.getLogger("trellis").setLevel(app.config["TRELLIS_LOG_LEVEL"])
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    ext = Trellis(app)
+    found = discover(extra_plugins) if discover_installed else sorted(
+        (name, getattr(mod, "__version__", ""), mod) for name, mod in extra_plugins
+    )
+    only = plugins if plugins is not None else app.config.get("TRELLIS_PLUGINS")
+    if only is not None:
+        only = set(only) | {name for name, _ in extra_plugins}
+    ext.plugins.load(core_plugin, found, only=only)
+
+    with app.app_context():
+        appbuilder = AppBuilder()
+        appbuilder.indexview = core_plugin.HomeView
+        appbuilder.init_app(app, db.session)
+        for plugin in list(ext.plugins.loaded()):
+            _register(ext, appbuilder, plugin.name)
+        for name, result in ext.plugins.call_each("trellis_app_ready", app=app):
+            pass
+    for plugin, command in ext.cli_commands:
+        app.cli.add_command(command)
+    app.before_request(_gate)
+    app.after_request(_security_headers)
+    return app
+
+
+# ---------------------------------------------------------------- registration
+
+
+def _collect(ext: Trellis, name: str) -> dict[str, Any]:
+    """Call every registration hook of one plugin and check what it returned.
+
+    Nothing is applied yet, so a plugin that raises here leaves no trace.
+    """
+    call = lambda hook: ext.plugins.call_one(name, hook) or []  # noqa: E731
+    got: dict[str, Any] = {
+        "models": list(call("trellis_models")),
+        "views": list(call("trellis_views")),
+        "apis": list(call("trellis_apis")),
+        "blueprints": list(call("trellis_blueprints")),
+        "roles": list(call("trellis_roles")),
+        "jobs": list(call("trellis_jobs")),
+        "schedules": list(call("trellis_schedules")),
+        "handlers": list(call("trellis_event_handlers")),
+        "widgets": list(call("trellis_dashboard_widgets")),
+        "commands": list(call("trellis_cli_commands")),
+        "settings": ext.plugins.call_one(name, "trellis_settings_schema"),
+        "migrations": ext.plugins.call_one(name, "trellis_migrations"),
+    }
+    kinds = {"models": ModelSpec, "views": ViewSpec, "blueprints": BlueprintSpec,
+             "roles": RoleSpec, "jobs": JobSpec, "schedules": ScheduleSpec}
+    for key, kind in kinds.items():
+        for item in got[key]:
+            if not isinstance(item, kind):
+                raise TypeError(f"{key} must be {kind.__name__} objects, got {item!r}")
+    return got
+
+
+def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
+    plugin = ext.plugins.by_name[name]
+    try:
+        got = _collect(ext, name)
+        for spec in got["models"]:
+            ext.registry.register(name, spec)
+        for spec in got["jobs"]:
+            ext.jobs.add(name, spec)
+        for spec in got["schedules"]:
+            ext.jobs.spec(spec.job)  # the scheduled job must exist
+    except Exception as exc:  # noqa: BLE001 - report, and boot without it
+        ext.registry.unregister_plugin(name)
+        ext.jobs.remove_plugin(name)
+        _fail_with_dependents(ext, name, f"failed to register: {exc}")
+        return
+    ext.jobs.schedules.extend((name, s) for s in got["schedules"])
+    for handler in got["handlers"]:
+        ext.events.add(name, handler)
+    ext.roles.extend((name, r) for r in got["roles"])
+    ext.widgets.extend((name, w) for w in got["widgets"])
+    ext.cli_commands.extend((name, c) for c in got["commands"])
+    if got["settings"] is not None:
+        ext.settings_schemas[name] = got["settings"]
+    if got["migrations"]:
+        ext.migrations[name] = str(got["migrations"])
+
+    category = plugin.label if name != CORE else None
+    icon = plugin.manifest.icon if plugin.manifest else ""
+    resources = ext.resources.setdefault(name, set())
+
+    def menu_cond(plugin_name: str = name) -> bool:
+        return ext.is_enabled(plugin_name)
+
+    for spec in got["views"]:
+        _name_permissions(name, spec.view)
+        resources.add(spec.view.class_permission_name)
+        if spec.name:
+            view = appbuilder.add_view(
+                spec.view, spec.name, label=spec.label or spec.name, icon=spec.icon,
+                category=spec.category or category, category_icon=icon,
+                menu_cond=menu_cond,
+            )
+        else:
+            view = appbuilder.add_view_no_menu(spec.view)
+        ext.blueprint_owner[view.blueprint.name] = (name, None)
+    for api in got["apis"]:
+        _name_permissions(name, api)
+        resources.add(api.class_permission_name)
+        view = appbuilder.add_api(api)
+        ext.blueprint_owner[view.blueprint.name] = (name, None)
+    for spec in got["blueprints"]:
+        appbuilder_app = ext.app
+        appbuilder_app.register_blueprint(spec.blueprint)
+        ext.blueprint_owner[spec.blueprint.name] = (name, spec)
+        if not spec.public:
+            resources.add(f"{name}.{spec.blueprint.name}")
+
+
+def _name_permissions(plugin: str, cls: type) -> None:
+    """Prefix a view's or API's permission resource with its plugin's name, so
+    the permissions of a plugin can be listed and removed exactly.
+
+    A model view and the model's API share ``<plugin>.<Model>``."""
+    prefix = f"{plugin}."
+    current = getattr(cls, "class_permission_name", None)
+    if current and current.startswith(prefix):
+        return
+    model = getattr(getattr(cls, "datamodel", None), "obj", None)
+    resource = current or (model.__name__ if model else cls.__name__)
+    cls.class_permission_name = prefix + resource
+
+
+def _fail_with_dependents(ext: Trellis, name: str, problem: str) -> None:
+    plugins = ext.plugins
+    plugins._fail(plugins.by_name[name], problem)
+    for dependent in sorted(plugins.dependents_of(name)):
+        plugins._fail(plugins.by_name[dependent], f"depends on {name!r}, which failed to load")
+    plugins.order = [n for n in plugins.order if plugins.by_name[n].ok]
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _gate():
+    """404 for a disabled plugin's views; login and permission for plain blueprints."""
+    from flask import current_app
+
+    ext: Trellis = current_app.extensions["trellis"]
+    owner = ext.blueprint_owner.get(request.blueprint or "")
+    if owner is None:
+        return None
+    plugin, spec = owner
+    if not ext.is_enabled(plugin):
+        if request.path.startswith("/api/"):
+            return jsonify(message="Not found"), 404
+        return "Not found", 404
+    if spec is None or spec.public:
+        return None
+    sm = current_app.appbuilder.sm
+    if current_app.config.get("FAB_API_KEY_ENABLED"):
+        key = sm.extract_api_key_from_request()
+        if key is not None and sm.validate_api_key(key) is None:
+            return jsonify(message="Not authorized"), 401
+    user = getattr(sm, "current_user", None) or current_user
+    if not getattr(user, "is_authenticated", False):
+        return jsonify(message="Not authorized"), 401
+    if not sm.has_access(spec.permission, f"{plugin}.{spec.blueprint.name}"):
+        return jsonify(message="Forbidden"), 403
+    return None
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

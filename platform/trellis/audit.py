@@ -1,0 +1,108 @@
+"""The audit log and record events, both taken from the same flush.
+
+Every insert, update and delete of a registered, audited model made through
+``db.session`` writes an :class:`~trellis.models.AuditEntry` in the same
+transaction (so a rolled-back change leaves no entry) and queues the matching
+``<model>.created|updated|deleted`` event for after the commit.
+"""
+
+from __future__ import annotations
+
+import decimal
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import event as sa_event, inspect, insert
+
+from trellis.context import current_actor
+from trellis.events import PENDING_EVENTS, TrellisSession, record_event
+from trellis.models import AuditEntry
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe form of a column value."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def _columns(obj: Any) -> dict[str, Any]:
+    state = inspect(obj)
+    return {attr.key: jsonable(getattr(obj, attr.key)) for attr in state.mapper.column_attrs}
+
+
+def _diff(obj: Any) -> dict[str, dict[str, Any]]:
+    state = inspect(obj)
+    changes: dict[str, dict[str, Any]] = {}
+    for attr in state.mapper.column_attrs:
+        hist = state.attrs[attr.key].history
+        if not hist.has_changes():
+            continue
+        old = hist.deleted[0] if hist.deleted else None
+        new = hist.added[0] if hist.added else None
+        if old != new:
+            changes[attr.key] = {"old": jsonable(old), "new": jsonable(new)}
+    return changes
+
+
+def _record_id(obj: Any) -> str:
+    identity = inspect(obj).identity
+    if identity is None:
+        return ""
+    return identity[0] if len(identity) == 1 else "/".join(map(str, identity))
+
+
+@sa_event.listens_for(TrellisSession, "after_flush")
+def _after_flush(session: Any, flush_context: Any) -> None:
+    if not has_app_context():
+        return
+    ext = current_app.extensions.get("trellis")
+    if ext is None:
+        return
+    actor = current_actor()
+    rows: list[dict[str, Any]] = []
+    events = session.info.setdefault(PENDING_EVENTS, [])
+    for action, objects in (("created", session.new), ("updated", session.dirty),
+                            ("deleted", session.deleted)):
+        for obj in objects:
+            entry = ext.registry.for_class(type(obj))
+            if entry is None or not entry.spec.audited:
+                continue
+            if action == "created":
+                changes = {k: {"old": None, "new": v} for k, v in _columns(obj).items()
+                           if v is not None}
+            elif action == "deleted":
+                changes = {k: {"old": v, "new": None} for k, v in _columns(obj).items()
+                           if v is not None}
+            else:
+                changes = _diff(obj)
+                if not changes:
+                    continue
+            record_id = _record_id(obj)
+            rows.append({
+                "occurred_at": None,
+                "user_id": actor.user_id if actor else None,
+                "username": actor.username if actor else None,
+                "source": actor.source if actor else "system",
+                "action": action,
+                "model": entry.name,
+                "record_id": str(record_id),
+                "changes": changes,
+            })
+            events.append(record_event(f"{entry.name}.{action}", entry.name, record_id,
+                                       changes, entry.plugin))
+    if rows:
+        from trellis.db import utcnow
+
+        now = utcnow()
+        for row in rows:
+            row["occurred_at"] = now
+        session.connection().execute(insert(AuditEntry.__table__), rows)

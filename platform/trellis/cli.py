@@ -1,0 +1,312 @@
+"""The ``trellis`` command (click, through Flask's CLI)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from marshmallow import ValidationError
+
+from trellis import lifecycle, migrate
+from trellis.db import db
+from trellis.extension import current_trellis
+from trellis.plugins import PluginError
+from trellis.security import sync_permissions
+
+
+def _create_app(*_: Any, **__: Any):
+    from trellis.app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+def main() -> None:
+    """Trellis CRM."""
+
+
+def _fail(exc: Exception) -> None:
+    db.session.rollback()
+    raise click.ClickException(str(exc))
+
+
+# ------------------------------------------------------------------ setup
+
+
+@main.command("init")
+@click.option("--admin-username", default="admin", show_default=True)
+@click.option("--admin-password", default=None, help="generated and printed when omitted")
+@click.option("--admin-email", default="admin@example.com", show_default=True)
+@click.option("--enable/--no-enable", "enable_all", default=True, show_default=True,
+              help="enable every installed plugin that loads")
+@with_appcontext
+def init(admin_username: str, admin_password: str | None, admin_email: str,
+         enable_all: bool) -> None:
+    """Create or upgrade the database, enable plugins, create an admin."""
+    ext = current_trellis()
+    try:
+        migrate.upgrade(ext, [])
+        if enable_all:
+            for plugin in ext.plugins.loaded():
+                if plugin.name != "core" and not ext.is_enabled(plugin.name, fresh=True):
+                    lifecycle.enable(ext, plugin.name)
+        migrate.upgrade(ext)
+        sync_permissions(ext)
+    except PluginError as exc:
+        _fail(exc)
+    for plugin in ext.plugins.all():
+        if plugin.error:
+            click.secho(f"plugin {plugin.name}: {plugin.error}", fg="red", err=True)
+    sm = current_app.appbuilder.sm
+    if sm.find_user(username=admin_username) is None:
+        password = admin_password or secrets.token_urlsafe(12)
+        user = sm.add_user(admin_username, "Admin", "User", admin_email,
+                           sm.find_role(sm.auth_role_admin), password)
+        if not user:
+            raise click.ClickException("could not create the admin user (see the log)")
+        click.echo(f"Admin user: {admin_username}  password: {password}")
+    click.echo("Database ready: " + current_app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1])
+
+
+@main.command("create-admin")
+@click.option("--username", required=True)
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--first-name", default="Admin")
+@click.option("--last-name", default="User")
+@with_appcontext
+def create_admin(username: str, email: str, password: str, first_name: str,
+                 last_name: str) -> None:
+    """Create an administrator account."""
+    sm = current_app.appbuilder.sm
+    if sm.find_user(username=username):
+        raise click.ClickException(f"username: a user named {username!r} already exists")
+    if sm.find_user(email=email):
+        raise click.ClickException(f"email: a user with e-mail {email!r} already exists")
+    if not sm.add_user(username, first_name, last_name, email,
+                       sm.find_role(sm.auth_role_admin), password):
+        raise click.ClickException("could not create the user (see the log)")
+    click.echo(f"Admin {username} created.")
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database migrations."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Apply the core's and every enabled plugin's migrations, in dependency order."""
+    try:
+        applied = migrate.upgrade(current_trellis())
+        sync_permissions(current_trellis())
+    except PluginError as exc:
+        _fail(exc)
+    click.echo("Upgraded: " + ", ".join(applied))
+
+
+@db_group.command("heads")
+@with_appcontext
+def db_heads() -> None:
+    """Show the migration revisions the database is at."""
+    for rev in migrate.heads_in_database(current_trellis()):
+        click.echo(rev)
+
+
+# ------------------------------------------------------------------ plugins
+
+
+@main.group("plugins")
+def plugins_group() -> None:
+    """List, enable, disable and uninstall plugins."""
+
+
+@plugins_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@with_appcontext
+def plugins_list(as_json: bool) -> None:
+    """Installed plugins with version, dependencies, state and errors."""
+    from trellis.admin import plugin_rows
+
+    rows = plugin_rows()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "ERROR" if row["error"] else ("enabled" if row["enabled"] else "disabled")
+        deps = ", ".join(row["depends"]) or "-"
+        click.echo(f"{row['name']:<16} {row['version']:<10} {state:<9} depends: {deps}")
+        if row["error"]:
+            click.secho(f"    {row['error']}", fg="red")
+    if any(row["error"] for row in rows):
+        sys.exit(0)
+
+
+@plugins_group.command("info")
+@click.argument("name")
+@with_appcontext
+def plugins_info(name: str) -> None:
+    """Everything about one plugin."""
+    from trellis.admin import plugin_rows
+
+    ext = current_trellis()
+    row = next((r for r in plugin_rows() if r["name"] == name), None)
+    if row is None:
+        raise click.ClickException(f"no plugin named {name!r} is installed")
+    row["models"] = [m.name for m in ext.registry.for_plugin(name)]
+    row["jobs"] = [n for n, (p, _) in ext.jobs.specs.items() if p == name]
+    row["permissions"] = sorted(ext.resources.get(name, ()))
+    detail = ext.plugins.by_name[name].detail
+    click.echo(json.dumps(row, indent=2))
+    if detail:
+        click.echo(detail)
+
+
+@plugins_group.command("enable")
+@click.argument("names", nargs=-1, required=True)
+@with_appcontext
+def plugins_enable(names: tuple[str, ...]) -> None:
+    """Enable plugins (applies their migrations)."""
+    for name in names:
+        try:
+            lifecycle.enable(current_trellis(), name)
+        except PluginError as exc:
+            _fail(exc)
+        click.echo(f"{name}: enabled")
+
+
+@plugins_group.command("disable")
+@click.argument("names", nargs=-1, required=True)
+@with_appcontext
+def plugins_disable(names: tuple[str, ...]) -> None:
+    """Disable plugins (their data is kept)."""
+    for name in names:
+        try:
+            lifecycle.disable(current_trellis(), name)
+        except PluginError as exc:
+            _fail(exc)
+        click.echo(f"{name}: disabled")
+
+
+@plugins_group.command("uninstall")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="confirm: drop the plugin's tables and data")
+@with_appcontext
+def plugins_uninstall(name: str, yes: bool) -> None:
+    """Drop a disabled plugin's tables, settings and permissions."""
+    if not yes:
+        click.confirm(f"Drop every table and all data of plugin {name!r}?", abort=True)
+    try:
+        lifecycle.uninstall(current_trellis(), name)
+    except PluginError as exc:
+        _fail(exc)
+    click.echo(f"{name}: uninstalled")
+
+
+# ------------------------------------------------------------------ settings
+
+
+@main.group("settings")
+def settings_group() -> None:
+    """Read and change plugin settings."""
+
+
+@settings_group.command("get")
+@click.argument("plugin")
+@with_appcontext
+def settings_get(plugin: str) -> None:
+    from trellis.settings import SettingsError, get_settings
+
+    try:
+        schema = current_trellis().settings_schemas[plugin]()
+        click.echo(json.dumps(schema.dump(get_settings(plugin)), indent=2))
+    except (KeyError, SettingsError):
+        raise click.ClickException(f"plugin {plugin!r} has no settings") from None
+
+
+@settings_group.command("set")
+@click.argument("plugin")
+@click.argument("pairs", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@with_appcontext
+def settings_set(plugin: str, pairs: tuple[str, ...]) -> None:
+    """Change settings, e.g. ``trellis settings set sales stale_days=14``."""
+    from trellis.settings import SettingsError, update_settings
+
+    data = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: use FIELD=VALUE", param_hint="PAIRS")
+        data[field] = value
+    try:
+        update_settings(plugin, data)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValidationError as exc:
+        db.session.rollback()
+        lines = [f"{f}: {' '.join(m) if isinstance(m, list) else m}"
+                 for f, m in exc.messages.items()]  # type: ignore[union-attr]
+        raise click.ClickException("invalid settings\n  " + "\n  ".join(lines)) from None
+    click.echo("saved")
+
+
+# ------------------------------------------------------------------ jobs
+
+
+@main.command("worker")
+@click.option("--queue", "-q", "queues", multiple=True, help="queues to listen on (default: all)")
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+@with_appcontext
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """Run an rq worker for Trellis jobs (needs TRELLIS_REDIS_URL)."""
+    from rq import Worker
+
+    from trellis.jobs import set_worker_app
+
+    ext = current_trellis()
+    if ext.jobs.redis is None:
+        raise click.ClickException("TRELLIS_REDIS_URL is not set: without Redis, jobs run "
+                                   "in-process and no worker is needed")
+    names = queues or sorted({spec.queue for _, spec in ext.jobs.specs.values()})
+    set_worker_app(current_app._get_current_object())  # type: ignore[attr-defined]
+    db.engine.dispose()
+    Worker([ext.jobs.queue(n) for n in names], connection=ext.jobs.redis).work(
+        burst=burst, with_scheduler=False)
+
+
+@main.command("scheduler")
+@with_appcontext
+def scheduler() -> None:
+    """Enqueue the plugins' periodic jobs on schedule (rq's cron scheduler)."""
+    from rq.cron import CronScheduler
+
+    from trellis.jobs import execute
+
+    ext = current_trellis()
+    if ext.jobs.redis is None:
+        raise click.ClickException("TRELLIS_REDIS_URL is not set")
+    cron = CronScheduler(connection=ext.jobs.redis)
+    for plugin, spec in ext.jobs.schedules:
+        _, job = ext.jobs.spec(spec.job)
+        cron.register(execute, queue_name=ext.jobs.queue(job.queue).name,
+                      args=(spec.job, spec.kwargs, None), interval=spec.interval,
+                      cron=spec.cron, name=spec.job)
+    cron.start()
+
+
+@main.command("demo")
+@click.option("--contacts", default=200, show_default=True)
+@with_appcontext
+def demo(contacts: int) -> None:
+    """Fill the database with realistic demo data."""
+    from trellis.demo import load_demo
+
+    counts = load_demo(contacts)
+    click.echo("Demo data: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

@@ -1,0 +1,98 @@
+"""Configuration from the environment (documented in docs/operations.md)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask_appbuilder.const import AUTH_DB
+
+#: (environment variable, meaning, default) — the one table of settings.
+ENVIRONMENT = [
+    ("TRELLIS_INSTANCE_PATH", "folder for the SQLite database, secret key, outbox", "./instance"),
+    ("TRELLIS_DATABASE_URL", "SQLAlchemy URL of the database", "sqlite:///<instance>/trellis.db"),
+    ("TRELLIS_REDIS_URL", "Redis URL for rq jobs and rate limits; unset: jobs run in-process", ""),
+    ("TRELLIS_SECRET_KEY", "Flask secret key; unset: generated once into <instance>/secret_key", ""),
+    ("TRELLIS_PLUGINS", "comma-separated plugins to load; unset: every installed plugin", ""),
+    ("TRELLIS_PLUGIN_STATE_TTL", "seconds a process caches which plugins are enabled", "2"),
+    ("TRELLIS_QUEUE_PREFIX", "prefix of rq queue names (one Redis, several Trellis sites)", "trellis-"),
+    ("TRELLIS_SECURE_COOKIES", "1: session cookies only over HTTPS (set it in production)", "0"),
+    ("TRELLIS_LOGIN_RATE_LIMIT", "login attempts allowed per client address", "10 per minute"),
+    ("TRELLIS_COUNT_CAP", "lists count rows exactly up to this many, then report 'more'", "10000"),
+    ("TRELLIS_LOG_LEVEL", "log level of the trellis loggers", "INFO"),
+]
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("TRELLIS_INSTANCE_PATH") or "instance").resolve()
+
+
+def _secret_key(folder: Path) -> str:
+    """The configured secret, or one generated once and kept in the instance folder."""
+    key = os.environ.get("TRELLIS_SECRET_KEY")
+    if key:
+        return key
+    path = folder / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def from_environment() -> dict[str, Any]:
+    """Flask config built from ``TRELLIS_*`` variables and safe defaults."""
+    env = os.environ.get
+    folder = instance_path()
+    folder.mkdir(parents=True, exist_ok=True)
+    redis_url = env("TRELLIS_REDIS_URL") or None
+    secure = env("TRELLIS_SECURE_COOKIES", "0") == "1"
+    return {
+        "TRELLIS_INSTANCE_PATH": str(folder),
+        "SQLALCHEMY_DATABASE_URI": env("TRELLIS_DATABASE_URL")
+        or f"sqlite:///{folder / 'trellis.db'}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SECRET_KEY": _secret_key(folder),
+        "TRELLIS_REDIS_URL": redis_url,
+        "TRELLIS_PLUGINS": [p.strip() for p in env("TRELLIS_PLUGINS", "").split(",") if p.strip()]
+        or None,
+        "TRELLIS_PLUGIN_STATE_TTL": float(env("TRELLIS_PLUGIN_STATE_TTL", "2")),
+        "TRELLIS_QUEUE_PREFIX": env("TRELLIS_QUEUE_PREFIX", "trellis-"),
+        "TRELLIS_COUNT_CAP": int(env("TRELLIS_COUNT_CAP", "10000")),
+        "TRELLIS_LOG_LEVEL": env("TRELLIS_LOG_LEVEL", "INFO"),
+        # Flask-AppBuilder
+        "APP_NAME": "Trellis",
+        "APP_ICON": "/static/trellis/logo.svg",
+        "AUTH_TYPE": AUTH_DB,
+        "AUTH_ROLE_ADMIN": "Admin",
+        "AUTH_ROLE_PUBLIC": "Public",
+        "AUTH_USER_REGISTRATION": False,
+        "FAB_CREATE_DB": False,  # schema comes from `trellis db upgrade`, never at boot
+        "FAB_UPDATE_PERMS": False,  # permissions are synced by `trellis init`/upgrade
+        # FAB 5.3's security REST APIs crash under marshmallow 4 (PermissionViewMenuApi);
+        # the core registers FAB's API-key API on its own instead.
+        "FAB_ADD_SECURITY_API": False,
+        "FAB_API_KEY_ENABLED": True,
+        "FAB_API_KEY_PREFIXES": ["trl_"],
+        "FAB_API_SWAGGER_UI": True,
+        "FAB_API_MAX_PAGE_SIZE": 100,
+        "FAB_PASSWORD_HASH_METHOD": "scrypt",
+        "AUTH_RATE_LIMITED": True,
+        "AUTH_RATE_LIMIT": env("TRELLIS_LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "WTF_CSRF_ENABLED": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": secure,
+        "JWT_ACCESS_TOKEN_EXPIRES": 900,
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    }

@@ -1,0 +1,253 @@
+"""The core's own features, registered through the same hooks as any plugin
+(like Datasette's default plugins), so the hook API is exercised every day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask_appbuilder import IndexView
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+from wtforms.validators import Optional, Regexp
+
+from trellis import __version__, hookimpl
+from flask_appbuilder.security.sqla.apis import ApiKeyApi
+
+from trellis.admin import (
+    ApiKeyAdminView,
+    AuditApi,
+    AuditView,
+    PluginsApi,
+    PluginsView,
+    SettingsApi,
+    SettingsView,
+)
+from trellis.api import TrellisModelApi
+from trellis.audit import jsonable
+from trellis.datamodel import TrellisSQLAInterface
+from trellis.events import run_event_handler
+from trellis.models import Account, Activity, Contact, Note, Tag
+from trellis.specs import JobSpec, Manifest, ModelSpec, RoleSpec, ViewSpec
+from trellis.views import TrellisModelView
+
+# ----------------------------------------------------------------- validation
+
+NAME = [validate.Length(min=1, max=100)]
+EMAIL = [validate.Email(error="Not a valid e-mail address."), validate.Length(max=255)]
+COUNTRY = [validate.Regexp(r"^[A-Z]{2}$", error="Use a two-letter ISO country code, e.g. DE.")]
+DOMAIN = [validate.Regexp(r"^[a-z0-9.-]+\.[a-z]{2,}$", error="Not a valid domain, e.g. acme.com.")]
+
+
+class AccountSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    domain = fields.String(allow_none=True, validate=DOMAIN)
+    industry = fields.String(allow_none=True, validate=validate.Length(max=100))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=50))
+    country = fields.String(allow_none=True, validate=COUNTRY)
+    owner_id = fields.Integer(allow_none=True)
+
+
+class ContactSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    first_name = fields.String(required=True, validate=NAME)
+    last_name = fields.String(required=True, validate=NAME)
+    email = fields.String(allow_none=True, validate=EMAIL)
+    phone = fields.String(allow_none=True, validate=validate.Length(max=50))
+    title = fields.String(allow_none=True, validate=validate.Length(max=100))
+    account_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+
+
+# ----------------------------------------------------------------- views & APIs
+
+
+class HomeView(IndexView):
+    index_template = "trellis/index.html"
+
+
+class ContactView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Contact)
+    list_columns = ["first_name", "last_name", "email", "account", "owner"]
+    search_columns = ["first_name", "last_name", "email", "phone", "account", "tags"]
+    add_columns = edit_columns = ["first_name", "last_name", "email", "phone", "title",
+                                  "account", "owner", "tags"]
+    show_columns = add_columns + ["created_on", "updated_on"]
+    validators_columns = {
+        "email": [Optional(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                                     message="Not a valid e-mail address.")],
+    }
+
+
+class AccountView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Account)
+    list_columns = ["name", "domain", "industry", "country", "owner"]
+    search_columns = ["name", "domain", "industry", "country"]
+    add_columns = edit_columns = ["name", "domain", "industry", "phone", "country", "owner"]
+    related_views = [ContactView]
+
+
+class ActivityView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Activity)
+    list_columns = ["occurred_at", "type", "subject", "contact", "account", "plugin"]
+    search_columns = ["type", "subject", "contact", "account", "plugin", "occurred_at"]
+    add_columns = edit_columns = ["type", "subject", "occurred_at", "contact", "account"]
+    base_order = ("occurred_at", "desc")
+
+
+class NoteView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Note)
+    list_columns = ["created_on", "contact", "account", "body"]
+    add_columns = edit_columns = ["body", "contact", "account"]
+    search_columns = ["body", "contact", "account"]
+
+
+class TagView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Tag)
+    list_columns = add_columns = edit_columns = ["name", "color"]
+
+
+def _api(model: type, name: str, schema: type[Schema], columns: list[str],
+         search: list[str]) -> type[TrellisModelApi]:
+    """A REST API whose input is validated by the same rules as the registry schema."""
+    validators = {  # FAB takes one validator per column
+        field_name: validate.And(*f.validators)
+        for field_name, f in schema().fields.items() if f.validators
+    }
+    return type(f"{model.__name__}Api", (TrellisModelApi,), {
+        "resource_name": name,
+        "datamodel": TrellisSQLAInterface(model),
+        "list_columns": ["id", *columns],
+        "show_columns": ["id", *columns],
+        "add_columns": columns,
+        "edit_columns": columns,
+        "search_columns": search,
+        "order_columns": ["id", *search],
+        "validators_columns": validators,
+        "openapi_spec_tag": model.__name__ + "s",
+    })
+
+
+CONTACT_COLUMNS = ["first_name", "last_name", "email", "phone", "title", "account_id", "owner_id"]
+ACCOUNT_COLUMNS = ["name", "domain", "industry", "phone", "country", "owner_id"]
+
+ContactApi = _api(Contact, "contact", ContactSchema, CONTACT_COLUMNS,
+                  ["first_name", "last_name", "email", "phone", "account_id", "owner_id"])
+AccountApi = _api(Account, "account", AccountSchema, ACCOUNT_COLUMNS,
+                  ["name", "domain", "industry", "country", "owner_id"])
+
+
+class ActivityApi(TrellisModelApi):
+    resource_name = "activity"
+    datamodel = TrellisSQLAInterface(Activity)
+    list_columns = show_columns = ["id", "type", "subject", "occurred_at", "contact_id",
+                                   "account_id", "plugin", "user_id", "payload"]
+    add_columns = edit_columns = ["type", "subject", "occurred_at", "contact_id", "account_id",
+                                  "payload"]
+    search_columns = ["type", "contact_id", "account_id", "plugin", "occurred_at"]
+    order_columns = ["id", "occurred_at"]
+    base_order = ("occurred_at", "desc")
+
+
+class NoteApi(TrellisModelApi):
+    resource_name = "note"
+    datamodel = TrellisSQLAInterface(Note)
+    list_columns = show_columns = ["id", "body", "contact_id", "account_id", "author_id",
+                                   "created_on"]
+    add_columns = edit_columns = ["body", "contact_id", "account_id"]
+    search_columns = ["contact_id", "account_id"]
+
+
+class TagApi(TrellisModelApi):
+    resource_name = "tag"
+    datamodel = TrellisSQLAInterface(Tag)
+    list_columns = show_columns = ["id", "name", "color"]
+    add_columns = edit_columns = ["name", "color"]
+    search_columns = ["name"]
+
+
+# ----------------------------------------------------------------- hooks
+
+CORE_RESOURCES = ["core.Contact", "core.Account", "core.Activity", "core.Note", "core.Tag"]
+#: Every signed-in user may manage their own API keys (FAB's API checks ownership).
+OWN_API_KEYS = [(f"can_{p}", "core.ApiKey") for p in ("list", "create", "get", "revoke")]
+
+
+@hookimpl
+def trellis_manifest() -> Manifest:
+    return Manifest(label="Core", description="Contacts, accounts, the activity timeline, "
+                    "notes, tags, audit log, plugins and settings.", icon="fa-users")
+
+
+@hookimpl
+def trellis_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(Account, "account", "Account", schema=AccountSchema,
+                  searchable=("name", "domain"), owner_field="owner_id"),
+        ModelSpec(Contact, "contact", "Contact", schema=ContactSchema,
+                  searchable=("first_name", "last_name", "email", "phone"),
+                  owner_field="owner_id", contact_field="id"),
+        ModelSpec(Activity, "activity", "Activity", searchable=("subject",),
+                  contact_field="contact_id", audited=False),
+        ModelSpec(Note, "note", "Note", searchable=("body",), contact_field="contact_id"),
+        ModelSpec(Tag, "tag", "Tag", searchable=("name",)),
+    ]
+
+
+@hookimpl
+def trellis_views() -> list[ViewSpec]:
+    customers = "Customers"
+    admin = "Admin"
+    return [
+        ViewSpec(ContactView, "Contacts", icon="fa-address-book", category=customers),
+        ViewSpec(AccountView, "Accounts", icon="fa-building", category=customers),
+        ViewSpec(ActivityView, "Activities", icon="fa-stream", category=customers),
+        ViewSpec(NoteView, "Notes", icon="fa-sticky-note", category=customers),
+        ViewSpec(TagView, "Tags", icon="fa-tags", category=customers),
+        ViewSpec(PluginsView, "Plugins", icon="fa-puzzle-piece", category=admin),
+        ViewSpec(SettingsView, "Settings", icon="fa-sliders-h", category=admin),
+        ViewSpec(AuditView, "Audit log", icon="fa-history", category=admin),
+        ViewSpec(ApiKeyAdminView, "API keys", icon="fa-key", category=admin),
+    ]
+
+
+@hookimpl
+def trellis_apis() -> list[type]:
+    return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
+            SettingsApi, ApiKeyApi]
+
+
+@hookimpl
+def trellis_roles() -> list[RoleSpec]:
+    return [
+        RoleSpec("CRM User", [(p, r) for r in CORE_RESOURCES for p in ("can_read", "can_write")]
+                 + OWN_API_KEYS),
+        RoleSpec("CRM Viewer", [("can_read", r) for r in CORE_RESOURCES]),
+    ]
+
+
+@hookimpl
+def trellis_jobs() -> list[JobSpec]:
+    return [JobSpec("core.run_event_handler", run_event_handler,
+                    description="run a background event handler")]
+
+
+@hookimpl
+def trellis_migrations() -> str:
+    return str(Path(__file__).parent / "migrations" / "versions")
+
+
+@hookimpl
+def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        return None
+
+    def row(obj: Any) -> dict[str, Any]:
+        return {c.key: jsonable(getattr(obj, c.key)) for c in obj.__mapper__.column_attrs}
+
+    notes = session.scalars(select(Note).where(Note.contact_id == contact_id)).all()
+    activities = session.scalars(select(Activity).where(Activity.contact_id == contact_id)).all()
+    return {"contact": row(contact), "tags": [t.name for t in contact.tags],
+            "notes": [row(n) for n in notes], "activities": [row(a) for a in activities]}

@@ -1,0 +1,188 @@
+"""Domain events, fired after the database transaction commits.
+
+Record events (``contact.created``, ``contact.updated``, ``contact.deleted``)
+are collected at flush time for every registered model; named events
+(``deal.won``) are queued with :func:`emit`.  Both are dispatched by
+:meth:`TrellisSession.commit` once the commit has succeeded, and dropped on
+rollback.  Each handler runs on its own: one failing is logged and the
+others still run.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app, has_app_context
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import event as sa_event
+
+from trellis.db import utcnow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from trellis.extension import Trellis
+
+log = logging.getLogger(__name__)
+
+PENDING_EVENTS = "trellis_pending_events"
+PENDING_JOBS = "trellis_pending_jobs"
+#: A handler that commits and so fires events again may nest this deep.
+MAX_DISPATCH_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, as handlers and jobs receive it."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    record_id: Any = None
+    changes: dict[str, Any] | None = None
+    actor_id: int | None = None
+    plugin: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: str = field(default_factory=lambda: utcnow().isoformat())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Event":
+        return cls(**data)
+
+
+class TrellisSession(FlaskSession):
+    """Flask-SQLAlchemy's session, dispatching queued events and jobs after commit."""
+
+    _dispatch_depth = 0
+
+    def commit(self) -> None:
+        super().commit()
+        events = self.info.pop(PENDING_EVENTS, [])
+        jobs = self.info.pop(PENDING_JOBS, [])
+        if not (events or jobs) or not has_app_context():
+            return
+        ext = current_app.extensions.get("trellis")
+        if ext is None:
+            return
+        if TrellisSession._dispatch_depth >= MAX_DISPATCH_DEPTH:
+            log.error("event dispatch nested %d deep; dropping %s", MAX_DISPATCH_DEPTH,
+                      [e.name for e in events])
+            return
+        TrellisSession._dispatch_depth += 1
+        try:
+            for job in jobs:
+                ext.jobs.dispatch(*job)
+            for evt in events:
+                ext.events.dispatch(evt)
+        finally:
+            TrellisSession._dispatch_depth -= 1
+
+
+def _discard_pending(session: Any, previous_transaction: Any = None) -> None:
+    session.info.pop(PENDING_EVENTS, None)
+    session.info.pop(PENDING_JOBS, None)
+
+
+sa_event.listen(TrellisSession, "after_rollback", _discard_pending)
+
+
+def _actor_id() -> int | None:
+    from trellis.context import current_actor
+
+    actor = current_actor()
+    return actor.user_id if actor else None
+
+
+def emit(name: str, data: dict[str, Any] | None = None, *, plugin: str | None = None) -> Event:
+    """Fire the named event ``name`` after the current transaction commits.
+
+    Outside a transaction (nothing pending on ``db.session``) it is dispatched
+    at once.  ``data`` must be JSON-serialisable: background handlers receive it
+    through Redis.
+    """
+    from trellis.db import db
+
+    evt = Event(name=name, data=dict(data or {}), plugin=plugin, actor_id=_actor_id())
+    session = db.session()
+    if session.in_transaction():
+        session.info.setdefault(PENDING_EVENTS, []).append(evt)
+    else:
+        current_app.extensions["trellis"].events.dispatch(evt)
+    return evt
+
+
+class EventBus:
+    """The handlers of one app, and how an event reaches them."""
+
+    def __init__(self, trellis: "Trellis") -> None:
+        self.trellis = trellis
+        self.handlers: list[tuple[str, Any]] = []  # (plugin, EventHandler)
+
+    def add(self, plugin: str, handler: Any) -> None:
+        self.handlers.append((plugin, handler))
+
+    def remove_plugin(self, plugin: str) -> None:
+        self.handlers = [(p, h) for p, h in self.handlers if p != plugin]
+
+    def matching(self, name: str) -> list[tuple[str, Any]]:
+        return [
+            (p, h) for p, h in self.handlers
+            if h.event == name or h.event == "*" or fnmatch.fnmatchcase(name, h.event)
+        ]
+
+    def dispatch(self, evt: Event) -> None:
+        """Call (or enqueue) every enabled plugin's handlers for ``evt``."""
+        for plugin, handler in self.matching(evt.name):
+            if not self.trellis.is_enabled(plugin):
+                continue
+            if handler.background:
+                self.trellis.jobs.dispatch(
+                    "core.run_event_handler",
+                    {"handler": self.handler_id(plugin, handler), "event": evt.to_dict()},
+                    evt.actor_id,
+                )
+                continue
+            self.run(plugin, handler, evt)
+
+    @staticmethod
+    def handler_id(plugin: str, handler: Any) -> str:
+        func = handler.func
+        return f"{plugin}:{handler.event}:{func.__module__}.{func.__qualname__}"
+
+    def find(self, handler_id: str) -> tuple[str, Any]:
+        for plugin, handler in self.handlers:
+            if self.handler_id(plugin, handler) == handler_id:
+                return plugin, handler
+        raise LookupError(f"no event handler {handler_id!r} in this app")
+
+    def run(self, plugin: str, handler: Any, evt: Event) -> None:
+        from trellis.db import db
+
+        try:
+            handler.func(evt)
+        except Exception:  # noqa: BLE001 - isolate one handler's failure
+            log.exception("event handler of plugin %r failed on %s", plugin, evt.name)
+            db.session.rollback()
+
+
+def run_event_handler(handler: str, event: dict[str, Any]) -> None:
+    """Job body for ``background=True`` handlers (the ``core.run_event_handler`` job)."""
+    bus = current_app.extensions["trellis"].events
+    plugin, spec = bus.find(handler)
+    spec.func(Event.from_dict(event))
+
+
+def record_event(name: str, model: str, record_id: Any, changes: dict | None,
+                 plugin: str) -> Event:
+    return Event(name=name, model=model, record_id=record_id, changes=changes,
+                 plugin=plugin, actor_id=_actor_id())
+
+
+def occurred(evt: Event) -> datetime:
+    return datetime.fromisoformat(evt.occurred_at)

@@ -1,0 +1,262 @@
+"""The Trellis hook API: every hook a plugin may implement.
+
+This module is the contract between the core and its plugins.  Each spec says
+*when* the core calls it, what its arguments are and how results combine.
+
+The core calls most hooks **once per plugin, at application start-up**, and
+attributes whatever that plugin returns to it (its models, views, jobs...).
+Returning ``None`` or an empty list means "nothing to contribute".  Hooks are
+never called in an order a plugin may rely on, except where a spec says so.
+
+A plugin implements a hook with the :data:`trellis.hookimpl` marker::
+
+    from trellis import hookimpl
+
+    @hookimpl
+    def trellis_manifest():
+        return Manifest(label="Call notes", depends=["sales"])
+
+A function whose name starts with ``trellis_`` but matches no spec below is an
+error that disables the plugin (so a typo never passes silently).  Arguments
+may be omitted from an implementation (pluggy passes only the ones it names);
+new arguments are only ever *added* to a spec, so implementations keep working.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import click
+    from flask import Blueprint, Flask
+    from marshmallow import Schema
+    from sqlalchemy.orm import Session
+
+    from trellis.specs import (
+        BlueprintSpec,
+        EventHandler,
+        JobSpec,
+        Manifest,
+        ModelSpec,
+        RoleSpec,
+        ScheduleSpec,
+        ViewSpec,
+        WidgetSpec,
+    )
+
+hookspec = pluggy.HookspecMarker("trellis")
+
+
+# --------------------------------------------------------------------------- identity
+
+
+@hookspec
+def trellis_manifest() -> Manifest:
+    """Describe the plugin: label, description and the plugins it depends on.
+
+    Called once when the plugin is loaded, before anything else.  Every plugin
+    must implement it.  The version comes from the plugin's distribution
+    metadata, the name from its ``trellis.plugins`` entry point.
+
+    Plugins are set up in dependency order (a plugin after everything it
+    ``depends`` on).  A missing, broken or disabled hard dependency keeps the
+    plugin from loading or being enabled, with an error naming both.
+    """
+
+
+@hookspec(historic=True)
+def trellis_add_hookspecs(pm: pluggy.PluginManager) -> None:
+    """Publish hooks of this plugin for other plugins to implement.
+
+    Like pytest's ``pytest_addhooks``: call ``pm.add_hookspecs(module)`` with a
+    module of ``@hookspec`` functions.  Called once at load time, before the
+    other plugins' implementations are checked, so they may implement the new
+    hooks.  A plugin implementing a hook published by an optional plugin marks
+    its implementation ``@hookimpl(optionalhook=True)``.
+    """
+
+
+# --------------------------------------------------------------------------- data
+
+
+@hookspec
+def trellis_models() -> list[ModelSpec]:
+    """Register this plugin's SQLAlchemy models with the model registry.
+
+    Return a list of :class:`trellis.specs.ModelSpec`.  The registry records the
+    owning plugin, the marshmallow schema, the label and the searchable fields,
+    so generic features (REST API, audit, import/export, search, personal-data
+    export) work for the model.  Models are subclasses of
+    :class:`trellis.db.Model` with an explicit ``__tablename__``; a registry
+    name used by two plugins is an error naming both.
+    """
+
+
+@hookspec
+def trellis_migrations() -> str | None:
+    """Return the directory of this plugin's alembic revision scripts.
+
+    The plugin's first revision carries ``branch_labels = ("<plugin name>",)``
+    and ``depends_on`` the core revision it needs.  ``trellis db upgrade``
+    applies the core branch and then each enabled plugin's branch in dependency
+    order; enabling a plugin later applies its branch.  The directory stays
+    locatable while the plugin is disabled, so its revisions are never lost.
+    """
+
+
+# --------------------------------------------------------------------------- web
+
+
+@hookspec
+def trellis_views() -> list[ViewSpec]:
+    """Return Flask-AppBuilder views (with their menu entries) to register.
+
+    Each :class:`trellis.specs.ViewSpec` names a FAB view class and where it
+    goes in the menu.  Menus of a disabled plugin are hidden and its views
+    answer 404 without a restart.
+    """
+
+
+@hookspec
+def trellis_apis() -> list[type]:
+    """Return Flask-AppBuilder REST API classes (``BaseApi`` subclasses).
+
+    Model APIs should subclass :class:`trellis.api.TrellisModelApi`, which
+    gives large-table pagination, field errors and permission naming.  APIs of
+    a disabled plugin answer 404.  They appear in the OpenAPI document.
+    """
+
+
+@hookspec
+def trellis_blueprints() -> list[BlueprintSpec]:
+    """Return plain Flask blueprints with the permission that guards them.
+
+    Every route of a :class:`trellis.specs.BlueprintSpec` requires login and
+    the permission it names, unless the spec says ``public=True`` (e.g. a web
+    form or a tracking pixel).  Blueprints of a disabled plugin answer 404.
+    """
+
+
+@hookspec
+def trellis_roles() -> list[RoleSpec]:
+    """Return roles this plugin contributes, with their permissions.
+
+    Roles are created or extended by ``trellis init`` / ``db upgrade`` and when
+    the plugin is enabled.  Several plugins may add permissions to the same
+    role name; the role ends up with the union.
+    """
+
+
+@hookspec
+def trellis_dashboard_widgets() -> list[WidgetSpec]:
+    """Return dashboard widgets this plugin offers.
+
+    Each :class:`trellis.specs.WidgetSpec` has a stable name, a label and a
+    function computing its data for the current user.  Widgets of a disabled
+    plugin are not offered.
+    """
+
+
+@hookspec
+def trellis_settings_schema() -> type[Schema] | None:
+    """Return a marshmallow schema class describing this plugin's settings.
+
+    Fields should have ``load_default`` values.  Admins edit the settings in
+    the web UI (``Admin > Settings``), the API and the CLI; input is validated
+    by this schema and rejected with per-field errors.  Read them with
+    :func:`trellis.settings.get_settings`.
+    """
+
+
+# --------------------------------------------------------------------------- events & jobs
+
+
+@hookspec
+def trellis_event_handlers() -> list[EventHandler]:
+    """Return handlers for domain events.
+
+    Record events are named ``<model>.created``, ``<model>.updated`` and
+    ``<model>.deleted`` after the registry name of the model; plugins also emit
+    named events such as ``deal.won``.  ``"*"`` matches every event.  Events
+    fire **after the database transaction commits**, never for a rolled-back
+    change.  A handler with ``background=True`` runs as a job (an rq worker
+    with Redis, in-process otherwise).  One handler failing is logged and
+    does not stop the others.  Handlers of a disabled plugin are not called.
+    """
+
+
+@hookspec
+def trellis_jobs() -> list[JobSpec]:
+    """Return background jobs this plugin provides.
+
+    Jobs are enqueued by name with :func:`trellis.jobs.enqueue` (never by
+    import path, so code can move).  A job of a disabled plugin is skipped
+    when a worker picks it up.
+    """
+
+
+@hookspec
+def trellis_schedules() -> list[ScheduleSpec]:
+    """Return periodic schedules for this plugin's jobs.
+
+    ``trellis scheduler`` enqueues them (rq's cron scheduler with Redis, an
+    in-process loop otherwise).  Schedules of a disabled plugin do not run.
+    """
+
+
+# --------------------------------------------------------------------------- CLI & app
+
+
+@hookspec
+def trellis_cli_commands() -> list[click.Command]:
+    """Return click commands to add under ``trellis`` (e.g. ``trellis sales ...``).
+
+    Use a ``click.Group`` named after the plugin to keep the namespace tidy.
+    Commands run inside an application context.
+    """
+
+
+@hookspec
+def trellis_app_ready(app: Flask) -> None:
+    """Called once after every plugin is registered, inside an app context.
+
+    For wiring that needs the finished app (template filters, context
+    processors).  Must not touch the database: it runs in every web worker
+    at boot.
+    """
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+@hookspec
+def trellis_personal_data(session: Session, contact_id: int) -> dict[str, Any] | None:
+    """Return everything this plugin stores about one contact, JSON-serialisable.
+
+    Called for a personal-data export; results are collected under each
+    plugin's name.  Return ``None`` when the plugin holds nothing.
+    """
+
+
+@hookspec
+def trellis_erase_personal_data(session: Session, contact_id: int) -> None:
+    """Erase or anonymise what this plugin stores about one contact.
+
+    Called inside the erasure transaction, before the contact itself is
+    anonymised; raise to abort the whole erasure.
+    """
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@hookspec
+def trellis_demo_data(session: Session, rng: Any, contact_ids: list[int]) -> dict[str, int] | None:
+    """Add realistic demo data for this plugin (``trellis demo``).
+
+    Called after the core created accounts and contacts (``contact_ids``),
+    in dependency order; ``rng`` is a seeded ``random.Random``.  Return counts
+    of what was created, e.g. ``{"deals": 120}``.
+    """

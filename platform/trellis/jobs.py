@@ -1,0 +1,177 @@
+"""Background jobs: rq workers with Redis, in-process without.
+
+Jobs are enqueued **by name** (``"callnotes.summarise"``); the worker resolves
+the name in its own app through the single dispatcher :func:`execute`, so a
+job survives code moving between modules (rq #1614).  The same job code runs
+in both modes:
+
+* ``TRELLIS_REDIS_URL`` set: :func:`enqueue` puts the job on an rq queue and a
+  ``trellis worker`` process runs it;
+* unset (the embedded default): the job runs in-process right after the
+  transaction that enqueued it commits.
+
+Either way a job enqueued inside a transaction is only sent once that
+transaction commits, and never if it rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app, has_app_context
+
+if TYPE_CHECKING:  # pragma: no cover
+    from redis import Redis
+
+    from trellis.extension import Trellis
+    from trellis.specs import JobSpec
+
+log = logging.getLogger(__name__)
+
+#: The import path rq stores for every Trellis job.  Never change it.
+DISPATCHER = "trellis.jobs.execute"
+
+_worker_app: Flask | None = None
+_pool_pid: int | None = None
+
+
+class JobError(Exception):
+    """A job name is unknown, or its plugin is not enabled."""
+
+
+class JobRunner:
+    """The jobs and schedules of one app, and where their work goes."""
+
+    def __init__(self, trellis: "Trellis") -> None:
+        self.trellis = trellis
+        self.specs: dict[str, tuple[str, JobSpec]] = {}
+        self.schedules: list[tuple[str, Any]] = []
+        self._redis: Redis | None = None
+
+    # ------------------------------------------------------------ registration
+
+    def add(self, plugin: str, spec: "JobSpec") -> None:
+        if spec.name in self.specs:
+            raise JobError(f"job {spec.name!r} of plugin {plugin!r} is already "
+                           f"registered by plugin {self.specs[spec.name][0]!r}")
+        self.specs[spec.name] = (plugin, spec)
+
+    def remove_plugin(self, plugin: str) -> None:
+        self.specs = {n: v for n, v in self.specs.items() if v[0] != plugin}
+        self.schedules = [(p, s) for p, s in self.schedules if p != plugin]
+
+    def spec(self, name: str) -> tuple[str, "JobSpec"]:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise JobError(f"no job named {name!r}") from None
+
+    # ------------------------------------------------------------ sending
+
+    @property
+    def redis(self) -> "Redis | None":
+        url = self.trellis.app.config.get("TRELLIS_REDIS_URL")
+        if not url:
+            return None
+        if self._redis is None:
+            from redis import Redis
+
+            self._redis = Redis.from_url(url)
+        return self._redis
+
+    def queue(self, name: str = "default") -> Any:
+        from rq import Queue
+
+        prefix = self.trellis.app.config["TRELLIS_QUEUE_PREFIX"]
+        return Queue(f"{prefix}{name}", connection=self.redis)
+
+    def dispatch(self, name: str, kwargs: dict[str, Any], actor_id: int | None = None) -> Any:
+        """Send a job now: to rq when Redis is configured, else run it here."""
+        plugin, spec = self.spec(name)
+        if self.redis is not None:
+            return self.queue(spec.queue).enqueue(
+                DISPATCHER, name, kwargs, actor_id,
+                job_timeout=spec.timeout, description=spec.description or name,
+            )
+        try:
+            return execute(name, kwargs, actor_id)
+        except Exception:  # noqa: BLE001 - a failed in-process job must not break the caller
+            log.exception("job %r (plugin %r) failed", name, plugin)
+            return None
+
+
+def enqueue(name: str, **kwargs: Any) -> None:
+    """Queue the job ``name`` with JSON-serialisable ``kwargs``.
+
+    Inside a transaction the job is sent after it commits; otherwise at once.
+    """
+    from trellis.context import current_actor
+    from trellis.db import db
+    from trellis.events import PENDING_JOBS
+
+    ext = current_app.extensions["trellis"]
+    plugin, _ = ext.jobs.spec(name)
+    if not ext.is_enabled(plugin):
+        raise JobError(f"job {name!r} belongs to plugin {plugin!r}, which is disabled")
+    actor = current_actor()
+    job = (name, kwargs, actor.user_id if actor else None)
+    session = db.session()
+    if session.in_transaction():
+        session.info.setdefault(PENDING_JOBS, []).append(job)
+    else:
+        ext.jobs.dispatch(*job)
+
+
+def set_worker_app(app: Flask) -> None:
+    """Tell this process which app to run jobs in (``trellis worker`` does this)."""
+    global _worker_app, _pool_pid
+    _worker_app = app
+    _pool_pid = os.getpid()
+
+
+def _app() -> Flask:
+    global _worker_app
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    if _worker_app is None:
+        from trellis.app import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def execute(name: str, kwargs: dict[str, Any], actor_id: int | None = None) -> Any:
+    """Run the job ``name``: the one function rq ever calls for Trellis.
+
+    Skips (returns ``None``) when the job's plugin has been disabled since the
+    job was queued.
+    """
+    from trellis.context import acting_as
+    from trellis.db import db
+
+    global _pool_pid
+    app = _app()
+    with app.app_context():
+        if _pool_pid not in (None, os.getpid()):
+            # A forked rq work-horse must not share its parent's connections.
+            db.engine.dispose(close=False)
+        _pool_pid = os.getpid()
+        ext = app.extensions["trellis"]
+        plugin, spec = ext.jobs.spec(name)
+        if not ext.is_enabled(plugin, fresh=True):
+            log.info("skipping job %r: plugin %r is disabled", name, plugin)
+            return None
+        username = None
+        if actor_id is not None:
+            user = app.appbuilder.sm.get_user_by_id(actor_id)
+            username = user.username if user else None
+        with acting_as(actor_id, username, "job"):
+            try:
+                result = spec.func(**kwargs)
+                db.session.commit()
+                return result
+            except Exception:
+                db.session.rollback()
+                raise

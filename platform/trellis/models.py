@@ -1,0 +1,201 @@
+"""The core's shared models: who the customers are and everything that happened.
+
+Every plugin writes its interactions to :class:`Activity`, so a customer's
+whole history is one query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from trellis.db import Model, utcnow
+
+contact_tag = Table(
+    "trellis_contact_tag",
+    Model.metadata,
+    Column("contact_id", ForeignKey("trellis_contact.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("trellis_tag.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Tag(Model):
+    __tablename__ = "trellis_tag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    color: Mapped[Optional[str]] = mapped_column(String(16))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Account(Model):
+    """A company."""
+
+    __tablename__ = "trellis_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    domain: Mapped[Optional[str]] = mapped_column(String(255), index=True)
+    industry: Mapped[Optional[str]] = mapped_column(String(100))
+    phone: Mapped[Optional[str]] = mapped_column(String(50))
+    country: Mapped[Optional[str]] = mapped_column(String(2))
+    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_on: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    owner: Mapped[Optional[User]] = relationship(User, foreign_keys=[owner_id])
+    contacts: Mapped[list["Contact"]] = relationship(back_populates="account")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Contact(Model):
+    """A person, optionally working for an :class:`Account`."""
+
+    __tablename__ = "trellis_contact"
+    __table_args__ = (Index("ix_trellis_contact_name", "last_name", "first_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[Optional[str]] = mapped_column(String(255), index=True)
+    phone: Mapped[Optional[str]] = mapped_column(String(50))
+    title: Mapped[Optional[str]] = mapped_column(String(100))
+    account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_account.id", ondelete="SET NULL"), index=True
+    )
+    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_on: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    account: Mapped[Optional[Account]] = relationship(back_populates="contacts")
+    owner: Mapped[Optional[User]] = relationship(User, foreign_keys=[owner_id])
+    tags: Mapped[list[Tag]] = relationship(secondary=contact_tag)
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Activity(Model):
+    """One interaction on the unified customer timeline.
+
+    ``plugin`` is the plugin that wrote it; ``type`` is free-form but
+    namespaced by convention (``email``, ``call``, ``deal.stage_changed``).
+    """
+
+    __tablename__ = "trellis_activity"
+    __table_args__ = (
+        Index("ix_trellis_activity_contact_time", "contact_id", "occurred_at"),
+        Index("ix_trellis_activity_account_time", "account_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    contact_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_contact.id", ondelete="CASCADE")
+    )
+    account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_account.id", ondelete="CASCADE")
+    )
+    plugin: Mapped[str] = mapped_column(String(64), default="core")
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    payload: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+    contact: Mapped[Optional[Contact]] = relationship()
+    account: Mapped[Optional[Account]] = relationship()
+
+    def __repr__(self) -> str:
+        return f"{self.type}: {self.subject}"
+
+
+class Note(Model):
+    """A free-text note on a contact or an account."""
+
+    __tablename__ = "trellis_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    contact_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_contact.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_account.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    contact: Mapped[Optional[Contact]] = relationship()
+    account: Mapped[Optional[Account]] = relationship()
+
+    def __repr__(self) -> str:
+        return self.body[:40]
+
+
+class AuditEntry(Model):
+    """Who changed what, when: written in the same transaction as the change."""
+
+    __tablename__ = "trellis_audit"
+    __table_args__ = (Index("ix_trellis_audit_record", "model", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    username: Mapped[Optional[str]] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))  # ui, api, job, cli
+    action: Mapped[str] = mapped_column(String(16))  # created, updated, deleted
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    record_id: Mapped[str] = mapped_column(String(64))
+    changes: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+
+class PluginState(Model):
+    """Whether an installed plugin is enabled, and which version set up its schema."""
+
+    __tablename__ = "trellis_plugin"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[Optional[str]] = mapped_column(String(32))
+    changed_on: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class PluginSetting(Model):
+    """A plugin's settings, validated by its schema before they are stored."""
+
+    __tablename__ = "trellis_setting"
+
+    plugin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changed_on: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

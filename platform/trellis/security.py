@@ -1,0 +1,84 @@
+"""Permissions and roles, synced explicitly (never at web-worker start).
+
+Every view and API of plugin ``p`` uses resources named ``p.<Thing>``, so a
+plugin's permissions can be listed and removed exactly (Superset-style
+``trellis init`` sync, without its clean-up of other people's permissions).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from flask import current_app
+from flask_appbuilder.security.manager import BaseSecurityManager
+
+from trellis.db import db
+from trellis.extension import Trellis
+
+
+def sync_permissions(ext: Trellis, plugins: Iterable[str] | None = None) -> None:
+    """Create missing permissions for every registered view, then the roles the
+    given plugins (default: all loaded) contribute."""
+    appbuilder = current_app.appbuilder
+    sm = appbuilder.sm
+    # FAB's own role set-up (Admin, Public), which FAB_CREATE_DB=False skips at boot.
+    BaseSecurityManager.create_db(sm)
+    appbuilder.add_permissions(update_perms=True)
+    for plugin, owner in ext.blueprint_owner.items():
+        name, spec = owner
+        if spec is not None and not spec.public:
+            sm.add_permission_view_menu(spec.permission, f"{name}.{spec.blueprint.name}")
+    wanted = set(plugins) if plugins is not None else {p.name for p in ext.plugins.loaded()}
+    menus = _menus_by_resource(appbuilder)
+    for plugin, role_spec in ext.roles:
+        if plugin not in wanted:
+            continue
+        role = sm.find_role(role_spec.name) or sm.add_role(role_spec.name)
+        pairs = list(role_spec.permissions)
+        for _, resource in role_spec.permissions:
+            for menu in menus.get(resource, ()):
+                pairs.append(("menu_access", menu))
+        for permission, resource in pairs:
+            pv = sm.add_permission_view_menu(permission, resource)
+            if pv is not None and pv not in role.permissions:
+                sm.add_permission_role(role, pv)
+    db.session.commit()
+
+
+def _menus_by_resource(appbuilder) -> dict[str, list[str]]:
+    """Menu item and category names reachable through a view's resource."""
+    out: dict[str, list[str]] = {}
+    by_name = {}
+    for view in appbuilder.baseviews:
+        by_name[type(view).__name__] = getattr(view, "class_permission_name", None)
+    for category in appbuilder.menu.menu:
+        items = category.childs or [category]
+        for item in items:
+            view = item.baseview
+            resource = getattr(view, "class_permission_name", None) if view else None
+            if resource:
+                names = out.setdefault(resource, [])
+                names.append(item.name)
+                if category.childs:
+                    names.append(category.name)
+    return out
+
+
+def remove_permissions(ext: Trellis, plugin: str) -> None:
+    """Delete every permission on ``<plugin>.*`` resources, from every role."""
+    sm = current_app.appbuilder.sm
+    prefix = f"{plugin}."
+    view_menus = (
+        db.session.query(sm.viewmenu_model)
+        .filter(sm.viewmenu_model.name.like(prefix.replace("_", r"\_") + "%", escape="\\"))
+        .all()
+    )
+    for view_menu in view_menus:
+        pvs = db.session.query(sm.permissionview_model).filter_by(view_menu_id=view_menu.id).all()
+        for pv in pvs:
+            for role in db.session.query(sm.role_model).all():
+                if pv in role.permissions:
+                    role.permissions.remove(pv)
+            db.session.delete(pv)
+        db.session.delete(view_menu)
+    db.session.commit()

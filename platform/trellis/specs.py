@@ -1,0 +1,117 @@
+"""Plain value objects that plugins return from their hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flask import Blueprint
+    from marshmallow import Schema
+
+    from trellis.events import Event
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a plugin says about itself (Odoo's ``__manifest__``, in Python)."""
+
+    label: str
+    description: str = ""
+    #: Plugins that must be installed and enabled for this one to work.
+    depends: Sequence[str] = ()
+    #: Plugins that, when present, are set up before this one (ordering only).
+    soft_depends: Sequence[str] = ()
+    #: Font Awesome icon for the plugin's menu category.
+    icon: str = "fa-puzzle-piece"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model for the model registry."""
+
+    model: type
+    #: Registry name, used in event names (``<name>.created``) and URLs.
+    name: str
+    label: str
+    #: marshmallow schema class validating input for the model.  When omitted
+    #: the registry derives one from the table (marshmallow-sqlalchemy).
+    schema: type[Schema] | None = None
+    searchable: Sequence[str] = ()
+    #: Column holding the owning user's id, for record rules.
+    owner_field: str | None = None
+    #: Column holding the contact id, for personal-data export.
+    contact_field: str | None = None
+    #: Record create/update/delete in the audit log and fire record events.
+    audited: bool = True
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A Flask-AppBuilder view and its menu entry (``name=None``: no menu)."""
+
+    view: type
+    name: str | None = None
+    label: str | None = None
+    category: str | None = None
+    icon: str = ""
+
+
+@dataclass(frozen=True)
+class BlueprintSpec:
+    """A plain Flask blueprint and the permission guarding all its routes."""
+
+    blueprint: Blueprint
+    #: FAB permission checked for every route (``can_access`` on
+    #: ``<plugin>.<blueprint name>`` when omitted).
+    permission: str = "can_access"
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A role and the (permission, view menu) pairs it grants."""
+
+    name: str
+    permissions: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    """A function called with an :class:`trellis.events.Event` after commit."""
+
+    event: str
+    func: Callable[[Event], Any]
+    background: bool = False
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A named background job.  ``func`` receives the keyword arguments given to
+    :func:`trellis.jobs.enqueue`; it runs inside an application context."""
+
+    name: str
+    func: Callable[..., Any]
+    queue: str = "default"
+    timeout: int = 600
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """Run job ``job`` every ``interval`` seconds or on a ``cron`` expression."""
+
+    job: str
+    interval: int | None = None
+    cron: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WidgetSpec:
+    """A dashboard widget; ``data()`` returns JSON-serialisable data."""
+
+    name: str
+    label: str
+    data: Callable[[], Any]
+    kind: str = "kpi"

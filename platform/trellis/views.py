@@ -1,0 +1,34 @@
+"""Base class for plugin admin views."""
+
+from __future__ import annotations
+
+from flask_appbuilder import ModelView
+
+#: FAB ModelView method -> ``read`` / ``write``, matching :data:`trellis.api.API_PERMISSIONS`.
+VIEW_PERMISSIONS = {
+    "list": "read",
+    "show": "read",
+    "download": "read",
+    "api": "read",
+    "api_read": "read",
+    "api_get": "read",
+    "api_readvalues": "read",
+    "api_column_add": "write",
+    "api_column_edit": "write",
+    "add": "write",
+    "edit": "write",
+    "delete": "write",
+    "action": "write",
+    "action_post": "write",
+    "api_create": "write",
+    "api_update": "write",
+    "api_delete": "write",
+}
+
+
+class TrellisModelView(ModelView):
+    """A FAB ``ModelView`` sharing ``can_read``/``can_write`` on ``<plugin>.<Model>``
+    with the model's REST API.  Use ``datamodel = TrellisSQLAInterface(Model)``."""
+
+    method_permission_name = VIEW_PERMISSIONS
+    page_size = 25

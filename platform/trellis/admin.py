@@ -22,7 +22,7 @@ from trellis.extension import current_trellis
 from trellis.models import AuditEntry
 from trellis.plugins import PluginError
 from trellis.settings import SettingsError, get_settings, update_settings
-from trellis.views import TrellisModelView
+from trellis.views import VIEW_PERMISSIONS, TrellisModelView
 
 READ_WRITE = {"revoke": "write", "action": "write", "action_post": "write", "list": "read", "info": "read", "get": "read", "show": "read",
               "record": "read", "toggle": "write", "put": "write", "edit": "write"}
@@ -262,6 +262,7 @@ class AuditView(TrellisModelView):
 
     datamodel = TrellisSQLAInterface(AuditEntry)
     class_permission_name = "core.Audit"
+    method_permission_name = {**VIEW_PERMISSIONS, "record": "read"}
     base_permissions = ["can_read"]
     list_columns = ["occurred_at", "username", "source", "action", "model", "record_id"]
     show_columns = list_columns + ["changes"]

@@ -49,6 +49,10 @@ class TrellisModelApi(ModelRestApi):
     page_size = 25
     max_page_size = 100
 
+    def response_422(self, message: Any = None) -> Any:
+        """FAB answers invalid input with 422; Trellis promises 400 with field errors."""
+        return self.response_400(message=message)
+
     def pre_get_list(self, data: dict[str, Any]) -> None:
         cap = current_app.config.get("TRELLIS_COUNT_CAP", 10000)
         data["count_capped"] = data.get("count", 0) > cap

@@ -7,8 +7,11 @@ from typing import Any, Iterable, Mapping
 
 from flask import Flask, jsonify, request
 from flask_appbuilder import AppBuilder
+from flask_appbuilder.api import BaseApi
+from flask_wtf.csrf import CSRFProtect
 from flask_login import current_user
 
+import trellis.audit  # noqa: F401 - registers the audit/record-event flush listener
 from trellis import core_plugin
 from trellis.config import from_environment
 from trellis.db import db
@@ -54,10 +57,13 @@ def create_app(
         appbuilder = AppBuilder()
         appbuilder.indexview = core_plugin.HomeView
         appbuilder.init_app(app, db.session)
+        _limit_api_login(appbuilder)
+        _hide_disabled_menus(app)
         for plugin in list(ext.plugins.loaded()):
             _register(ext, appbuilder, plugin.name)
         for name, result in ext.plugins.call_each("trellis_app_ready", app=app):
             pass
+    _protect_forms(app, appbuilder)
     for plugin, command in ext.cli_commands:
         app.cli.add_command(command)
     app.before_request(_gate)
@@ -206,6 +212,42 @@ def _gate():
     if not sm.has_access(spec.permission, f"{plugin}.{spec.blueprint.name}"):
         return jsonify(message="Forbidden"), 403
     return None
+
+
+def _protect_forms(app: Flask, appbuilder: AppBuilder) -> None:
+    """CSRF on every form post (FAB's own delete/action forms are unprotected
+    without CSRFProtect).  REST APIs are exempt: they authenticate with JWTs or
+    API keys, and browser sessions there are covered by SameSite=Lax cookies."""
+    csrf = CSRFProtect(app)
+    for view in appbuilder.baseviews:
+        if isinstance(view, BaseApi):
+            csrf.exempt(view.blueprint)
+
+
+def _hide_disabled_menus(app: Flask) -> None:
+    """FAB's server-rendered navbar ignores ``menu_cond``: honour it, and hide a
+    category once none of its entries is visible."""
+    fab_visible = app.jinja_env.filters["is_menu_visible"]
+
+    def is_menu_visible(item: Any) -> bool:
+        if not item.should_render():
+            return False
+        if item.childs and not any(
+                child.name != "-" and is_menu_visible(child) for child in item.childs):
+            return False
+        return fab_visible(item)
+
+    app.jinja_env.filters["is_menu_visible"] = is_menu_visible
+
+
+def _limit_api_login(appbuilder: AppBuilder) -> None:
+    """FAB rate-limits only the login form; give the JWT login API the same limit."""
+    sm = appbuilder.sm
+    if not sm.is_auth_limited:
+        return
+    for view in appbuilder.baseviews:
+        if isinstance(view, sm.security_api):
+            sm.limiter.limit(sm.auth_rate_limit, methods=["POST"])(view.blueprint)
 
 
 def _security_headers(response):

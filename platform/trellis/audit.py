@@ -53,11 +53,10 @@ def _diff(obj: Any) -> dict[str, dict[str, Any]]:
     return changes
 
 
-def _record_id(obj: Any) -> str:
-    identity = inspect(obj).identity
-    if identity is None:
-        return ""
-    return identity[0] if len(identity) == 1 else "/".join(map(str, identity))
+def _record_id(obj: Any) -> Any:
+    # Not inspect(obj).identity: in after_flush a new row has its key but no identity yet.
+    key = inspect(obj).mapper.primary_key_from_instance(obj)
+    return key[0] if len(key) == 1 else "/".join(map(str, key))
 
 
 @sa_event.listens_for(TrellisSession, "after_flush")

@@ -27,13 +27,14 @@ from trellis.api import TrellisModelApi
 from trellis.audit import jsonable
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
+from trellis.health import health
 from trellis.models import Account, Activity, Contact, Note, Tag
-from trellis.specs import JobSpec, Manifest, ModelSpec, RoleSpec, ViewSpec
+from trellis.specs import BlueprintSpec, JobSpec, Manifest, ModelSpec, RoleSpec, ViewSpec
 from trellis.views import TrellisModelView
 
 # ----------------------------------------------------------------- validation
 
-NAME = [validate.Length(min=1, max=100)]
+NAME = [validate.Length(min=1, error="Must not be empty."), validate.Length(max=100)]
 EMAIL = [validate.Email(error="Not a valid e-mail address."), validate.Length(max=255)]
 COUNTRY = [validate.Regexp(r"^[A-Z]{2}$", error="Use a two-letter ISO country code, e.g. DE.")]
 DOMAIN = [validate.Regexp(r"^[a-z0-9.-]+\.[a-z]{2,}$", error="Not a valid domain, e.g. acme.com.")]
@@ -41,7 +42,8 @@ DOMAIN = [validate.Regexp(r"^[a-z0-9.-]+\.[a-z]{2,}$", error="Not a valid domain
 
 class AccountSchema(Schema):
     id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=[validate.Length(min=1, error="Must not be empty."),
+                                                  validate.Length(max=200)])
     domain = fields.String(allow_none=True, validate=DOMAIN)
     industry = fields.String(allow_none=True, validate=validate.Length(max=100))
     phone = fields.String(allow_none=True, validate=validate.Length(max=50))
@@ -111,9 +113,13 @@ class TagView(TrellisModelView):
 def _api(model: type, name: str, schema: type[Schema], columns: list[str],
          search: list[str]) -> type[TrellisModelApi]:
     """A REST API whose input is validated by the same rules as the registry schema."""
+    def extra(f: fields.Field) -> list:
+        # FAB derives maximum lengths from the columns already; add the rest.
+        return [v for v in f.validators
+                if not (isinstance(v, validate.Length) and v.min is None and v.equal is None)]
+
     validators = {  # FAB takes one validator per column
-        field_name: validate.And(*f.validators)
-        for field_name, f in schema().fields.items() if f.validators
+        name: validate.And(*extra(f)) for name, f in schema().fields.items() if extra(f)
     }
     return type(f"{model.__name__}Api", (TrellisModelApi,), {
         "resource_name": name,
@@ -216,6 +222,11 @@ def trellis_views() -> list[ViewSpec]:
 def trellis_apis() -> list[type]:
     return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
             SettingsApi, ApiKeyApi]
+
+
+@hookimpl
+def trellis_blueprints() -> list[BlueprintSpec]:
+    return [BlueprintSpec(health, public=True)]
 
 
 @hookimpl

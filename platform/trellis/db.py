@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 from flask_appbuilder import Model
 from flask_appbuilder.utils.legacy import get_sqla_class
 
-db = get_sqla_class()()
+from trellis.session import TrellisSession
+
+db = get_sqla_class()(session_options={"class_": TrellisSession})
 
 __all__ = ["Model", "db", "utcnow"]
 

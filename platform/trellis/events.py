@@ -3,8 +3,8 @@
 Record events (``contact.created``, ``contact.updated``, ``contact.deleted``)
 are collected at flush time for every registered model; named events
 (``deal.won``) are queued with :func:`emit`.  Both are dispatched by
-:meth:`TrellisSession.commit` once the commit has succeeded, and dropped on
-rollback.  Each handler runs on its own: one failing is logged and the
+:meth:`trellis.session.TrellisSession.commit` once the commit has succeeded,
+and dropped on rollback.  Each handler runs on its own: one failing is logged and the
 others still run.
 """
 
@@ -17,21 +17,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app, has_app_context
-from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import event as sa_event
+from flask import current_app
 
 from trellis.db import utcnow
+from trellis.session import PENDING_EVENTS, PENDING_JOBS, TrellisSession  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
     from trellis.extension import Trellis
 
 log = logging.getLogger(__name__)
 
-PENDING_EVENTS = "trellis_pending_events"
-PENDING_JOBS = "trellis_pending_jobs"
-#: A handler that commits and so fires events again may nest this deep.
-MAX_DISPATCH_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -54,42 +49,6 @@ class Event:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Event":
         return cls(**data)
-
-
-class TrellisSession(FlaskSession):
-    """Flask-SQLAlchemy's session, dispatching queued events and jobs after commit."""
-
-    _dispatch_depth = 0
-
-    def commit(self) -> None:
-        super().commit()
-        events = self.info.pop(PENDING_EVENTS, [])
-        jobs = self.info.pop(PENDING_JOBS, [])
-        if not (events or jobs) or not has_app_context():
-            return
-        ext = current_app.extensions.get("trellis")
-        if ext is None:
-            return
-        if TrellisSession._dispatch_depth >= MAX_DISPATCH_DEPTH:
-            log.error("event dispatch nested %d deep; dropping %s", MAX_DISPATCH_DEPTH,
-                      [e.name for e in events])
-            return
-        TrellisSession._dispatch_depth += 1
-        try:
-            for job in jobs:
-                ext.jobs.dispatch(*job)
-            for evt in events:
-                ext.events.dispatch(evt)
-        finally:
-            TrellisSession._dispatch_depth -= 1
-
-
-def _discard_pending(session: Any, previous_transaction: Any = None) -> None:
-    session.info.pop(PENDING_EVENTS, None)
-    session.info.pop(PENDING_JOBS, None)
-
-
-sa_event.listen(TrellisSession, "after_rollback", _discard_pending)
 
 
 def _actor_id() -> int | None:

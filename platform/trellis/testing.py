@@ -1,0 +1,220 @@
+"""Pytest fixtures for testing Trellis and its plugins (a ``pytest11`` plugin).
+
+Installed with Trellis, so a plugin's own tests can use them directly::
+
+    def test_calls(trellis_app_factory, api_login):
+        app = trellis_app_factory(plugins=["callnotes"])
+        client = app.test_client()
+        headers = api_login(client)
+        assert client.get("/api/v1/call/", headers=headers).status_code == 200
+
+Each app gets a throwaway database (a SQLite file; a fresh PostgreSQL database
+with the ``postgres_url`` fixture), its migrations applied, the listed plugins
+(and only those) enabled, and an admin ``admin`` / ``admin-password``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Callable, Iterable, Iterator
+
+import pytest
+from flask import Flask
+
+from trellis import hookimpl
+from trellis.specs import EventHandler, Manifest
+
+ADMIN = ("admin", "admin-password")
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    """Fail on CI (the server must be there), skip on a laptop without it."""
+    message = f"{what} is not reachable: {error}"
+    if _on_ci():
+        pytest.fail(message + " (CI=true: tests needing it fail instead of skipping)")
+    pytest.skip(message)
+
+
+class EventCapture:
+    """A throwaway plugin recording every event that reaches handlers."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    @hookimpl
+    def trellis_manifest(self) -> Manifest:
+        return Manifest(label="Event capture (tests)")
+
+    @hookimpl
+    def trellis_event_handlers(self) -> list[EventHandler]:
+        return [EventHandler("*", self.events.append)]
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.events]
+
+
+@pytest.fixture
+def event_capture() -> EventCapture:
+    """Pass ``extra_plugins=[("capture", event_capture)]`` to record events."""
+    return EventCapture()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """URL of a PostgreSQL server database we may create databases from."""
+    import sqlalchemy as sa
+
+    url = os.environ.get("TRELLIS_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(f"PostgreSQL at {url}", exc)
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"trellis_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(postgres_server_url).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of the test Redis server (its database flushed before the test)."""
+    from redis import Redis
+
+    url = os.environ.get("TRELLIS_TEST_REDIS_URL", DEFAULT_REDIS)
+    try:
+        conn = Redis.from_url(url)
+        conn.ping()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(f"Redis at {url}", exc)
+    return url
+
+
+@pytest.fixture
+def trellis_app_factory(tmp_path: Any) -> Iterator[Callable[..., Flask]]:
+    """Build apps with a throwaway database and only the given plugins."""
+    from trellis.app import create_app
+    from trellis.db import db
+
+    apps: list[Flask] = []
+
+    def make(
+        plugins: Iterable[str] = (),
+        extra_plugins: Iterable[tuple[str, Any]] = (),
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        config: dict[str, Any] | None = None,
+        enable: Iterable[str] | None = None,
+    ) -> Flask:
+        from trellis import lifecycle, migrate
+        from trellis.security import sync_permissions
+
+        extra_plugins = list(extra_plugins)
+        settings = {
+            "TESTING": True,
+            "TRELLIS_INSTANCE_PATH": str(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{tmp_path / 'test.db'}",
+            "SECRET_KEY": "test-secret-key-of-sufficient-length",
+            "TRELLIS_REDIS_URL": redis_url,
+            "TRELLIS_QUEUE_PREFIX": f"trellis-test-{uuid.uuid4().hex[:8]}-",
+            "TRELLIS_PLUGIN_STATE_TTL": 0,
+            "AUTH_RATE_LIMIT": "1000 per second",
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            **(config or {}),
+        }
+        app = create_app(config=settings, plugins=list(plugins), extra_plugins=extra_plugins)
+        apps.append(app)
+        to_enable = list(enable) if enable is not None else [
+            *plugins, *(name for name, _ in extra_plugins)]
+        with app.app_context():
+            ext = app.extensions["trellis"]
+            migrate.upgrade(ext, [])
+            for name in [p.name for p in ext.plugins.loaded()]:
+                if name in to_enable:
+                    lifecycle.enable(ext, name)
+            sync_permissions(ext)
+            sm = app.appbuilder.sm
+            if sm.find_user(username=ADMIN[0]) is None:
+                sm.add_user(ADMIN[0], "Ada", "Admin", "admin@example.com",
+                            sm.find_role(sm.auth_role_admin), ADMIN[1])
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def api_login() -> Callable[..., dict[str, str]]:
+    """``api_login(client, username="admin", password=...)`` -> JWT headers."""
+
+    def login(client: Any, username: str = ADMIN[0], password: str = ADMIN[1]) -> dict[str, str]:
+        response = client.post("/api/v1/security/login", json={
+            "username": username, "password": password, "provider": "db"})
+        assert response.status_code == 200, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+    return login
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token in a rendered form."""
+    import re
+
+    match = re.search(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no csrf_token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def web_login() -> Callable[..., Any]:
+    """``web_login(client)`` signs in through the login form (with its CSRF token)."""
+
+    def login(client: Any, username: str = ADMIN[0], password: str = ADMIN[1]) -> Any:
+        token = csrf_token(client.get("/login/").get_data(as_text=True))
+        response = client.post("/login/", data={"username": username, "password": password,
+                                                "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    return login
+
+
+@pytest.fixture
+def make_user() -> Callable[..., Any]:
+    """``make_user(app, "rep", ["CRM User"])`` creates a user with those roles."""
+
+    def make(app: Flask, username: str, roles: Iterable[str], password: str = "pw-123456") -> Any:
+        with app.app_context():
+            sm = app.appbuilder.sm
+            role_objs = [sm.find_role(r) for r in roles]
+            assert all(role_objs), f"unknown role in {roles}"
+            return sm.add_user(username, username.title(), "Tester", f"{username}@example.com",
+                               role_objs, password).id
+
+    return make

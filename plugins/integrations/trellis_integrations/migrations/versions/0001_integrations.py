@@ -1,0 +1,19 @@
+"""integrations: start of the plugin's migration branch
+
+Revision ID: 0001_integrations
+Revises:
+Create Date: 2026-11-22
+"""
+
+revision = "0001_integrations"
+down_revision = None
+branch_labels = ("integrations",)
+depends_on = "0001_core"
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

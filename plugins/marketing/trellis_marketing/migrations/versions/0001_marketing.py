@@ -1,0 +1,19 @@
+"""marketing: start of the plugin's migration branch
+
+Revision ID: 0001_marketing
+Revises:
+Create Date: 2026-11-22
+"""
+
+revision = "0001_marketing"
+down_revision = None
+branch_labels = ("marketing",)
+depends_on = "0001_core"
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

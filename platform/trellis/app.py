@@ -66,6 +66,10 @@ def create_app(
     _protect_forms(app, appbuilder)
     for plugin, command in ext.cli_commands:
         app.cli.add_command(command)
+    if app.config.get("TRELLIS_PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore
     app.before_request(_gate)
     app.after_request(_security_headers)
     return app
@@ -113,6 +117,10 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
             ext.jobs.add(name, spec)
         for spec in got["schedules"]:
             ext.jobs.spec(spec.job)  # the scheduled job must exist
+            if (spec.interval is None) == (spec.cron is None):
+                raise ValueError(f"schedule of {spec.job!r} needs either interval or cron")
+            if spec.interval is not None and spec.interval < 1:
+                raise ValueError(f"schedule of {spec.job!r}: interval must be >= 1 second")
     except Exception as exc:  # noqa: BLE001 - report, and boot without it
         ext.registry.unregister_plugin(name)
         ext.jobs.remove_plugin(name)

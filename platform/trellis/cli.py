@@ -222,6 +222,7 @@ def settings_group() -> None:
 @click.argument("plugin")
 @with_appcontext
 def settings_get(plugin: str) -> None:
+    """Show a plugin's settings as JSON."""
     from trellis.settings import SettingsError, get_settings
 
     try:
@@ -236,7 +237,7 @@ def settings_get(plugin: str) -> None:
 @click.argument("pairs", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @with_appcontext
 def settings_set(plugin: str, pairs: tuple[str, ...]) -> None:
-    """Change settings, e.g. ``trellis settings set sales stale_days=14``."""
+    """Change settings: trellis settings set sales stale_deal_days=14"""
     from trellis.settings import SettingsError, update_settings
 
     data = {}
@@ -284,20 +285,26 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
 @main.command("scheduler")
 @with_appcontext
 def scheduler() -> None:
-    """Enqueue the plugins' periodic jobs on schedule (rq's cron scheduler)."""
-    from rq.cron import CronScheduler
+    """Run the plugins' periodic jobs on schedule.
 
-    from trellis.jobs import execute
+    With Redis: rq's cron scheduler enqueues them for the workers.  Without:
+    they run in this process.  Run exactly one scheduler per site.
+    """
+    from trellis.jobs import cron_jobs, run_schedules_in_process
 
     ext = current_trellis()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     if ext.jobs.redis is None:
-        raise click.ClickException("TRELLIS_REDIS_URL is not set")
+        click.echo(f"Running {len(ext.jobs.schedules)} schedule(s) in-process (no Redis).")
+        run_schedules_in_process(app)
+        return
+    from rq.cron import CronScheduler
+
     cron = CronScheduler(connection=ext.jobs.redis)
-    for plugin, spec in ext.jobs.schedules:
-        _, job = ext.jobs.spec(spec.job)
-        cron.register(execute, queue_name=ext.jobs.queue(job.queue).name,
-                      args=(spec.job, spec.kwargs, None), interval=spec.interval,
-                      cron=spec.cron, name=spec.job)
+    for job in cron_jobs(ext):
+        cron.register(job.func, queue_name=job.queue_name, args=job.args,
+                      interval=job.interval, cron=job.cron, name=job.name,
+                      **job.job_options)
     cron.start()
 
 

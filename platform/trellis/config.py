@@ -11,7 +11,8 @@ from flask_appbuilder.const import AUTH_DB
 
 #: (environment variable, meaning, default) — the one table of settings.
 ENVIRONMENT = [
-    ("TRELLIS_INSTANCE_PATH", "folder for the SQLite database, secret key, outbox", "./instance"),
+    ("TRELLIS_INSTANCE_PATH", "folder for the SQLite database and the generated secret key",
+     "./instance"),
     ("TRELLIS_DATABASE_URL", "SQLAlchemy URL of the database", "sqlite:///<instance>/trellis.db"),
     ("TRELLIS_REDIS_URL", "Redis URL for rq jobs and rate limits; unset: jobs run in-process", ""),
     ("TRELLIS_SECRET_KEY", "Flask secret key; unset: generated once into <instance>/secret_key", ""),
@@ -22,6 +23,8 @@ ENVIRONMENT = [
     ("TRELLIS_LOGIN_RATE_LIMIT", "login attempts allowed per client address", "10 per minute"),
     ("TRELLIS_COUNT_CAP", "lists count rows exactly up to this many, then report 'more'", "10000"),
     ("TRELLIS_LOG_LEVEL", "log level of the trellis loggers", "INFO"),
+    ("TRELLIS_PROXY_FIX", "1: trust one reverse proxy's X-Forwarded-For/-Proto/-Host headers "
+     "(client addresses for rate limits, https URLs)", "0"),
 ]
 
 
@@ -39,9 +42,16 @@ def _secret_key(folder: Path) -> str:
         return path.read_text().strip()
     folder.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = folder / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
+    try:
+        os.link(tmp, path)  # atomic: exactly one booting process wins
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        tmp.unlink()
     return key
 
 
@@ -65,6 +75,7 @@ def from_environment() -> dict[str, Any]:
         "TRELLIS_QUEUE_PREFIX": env("TRELLIS_QUEUE_PREFIX", "trellis-"),
         "TRELLIS_COUNT_CAP": int(env("TRELLIS_COUNT_CAP", "10000")),
         "TRELLIS_LOG_LEVEL": env("TRELLIS_LOG_LEVEL", "INFO"),
+        "TRELLIS_PROXY_FIX": env("TRELLIS_PROXY_FIX", "0") == "1",
         # Flask-AppBuilder
         "APP_NAME": "Trellis",
         "APP_ICON": "/static/trellis/logo.svg",

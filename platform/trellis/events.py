@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from trellis.db import utcnow
-from trellis.session import PENDING_EVENTS, PENDING_JOBS, TrellisSession  # noqa: F401
+from trellis.session import PENDING_EVENTS, PENDING_JOBS, TrellisSession, dispatch  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
     from trellis.extension import Trellis
@@ -70,9 +70,10 @@ def emit(name: str, data: dict[str, Any] | None = None, *, plugin: str | None = 
     evt = Event(name=name, data=dict(data or {}), plugin=plugin, actor_id=_actor_id())
     session = db.session()
     if session.in_transaction():
+        session.flush()  # record events of earlier changes queue before this one
         session.info.setdefault(PENDING_EVENTS, []).append(evt)
     else:
-        current_app.extensions["trellis"].events.dispatch(evt)
+        dispatch([evt], [])
     return evt
 
 
@@ -132,8 +133,11 @@ class EventBus:
 
 def run_event_handler(handler: str, event: dict[str, Any]) -> None:
     """Job body for ``background=True`` handlers (the ``core.run_event_handler`` job)."""
-    bus = current_app.extensions["trellis"].events
-    plugin, spec = bus.find(handler)
+    ext = current_app.extensions["trellis"]
+    plugin, spec = ext.events.find(handler)
+    if not ext.is_enabled(plugin, fresh=True):
+        log.info("skipping handler %s: plugin %r is disabled", handler, plugin)
+        return
     spec.func(Event.from_dict(event))
 
 

@@ -109,7 +109,7 @@ def enqueue(name: str, **kwargs: Any) -> None:
     """
     from trellis.context import current_actor
     from trellis.db import db
-    from trellis.events import PENDING_JOBS
+    from trellis.session import PENDING_JOBS, dispatch
 
     ext = current_app.extensions["trellis"]
     plugin, _ = ext.jobs.spec(name)
@@ -121,7 +121,7 @@ def enqueue(name: str, **kwargs: Any) -> None:
     if session.in_transaction():
         session.info.setdefault(PENDING_JOBS, []).append(job)
     else:
-        ext.jobs.dispatch(*job)
+        dispatch([], [job])
 
 
 def set_worker_app(app: Flask) -> None:
@@ -175,3 +175,46 @@ def execute(name: str, kwargs: dict[str, Any], actor_id: int | None = None) -> A
             except Exception:
                 db.session.rollback()
                 raise
+
+
+def cron_jobs(ext: "Trellis") -> list[Any]:
+    """rq ``CronJob`` objects for every registered schedule (they also compute
+    when a schedule is due, with or without Redis)."""
+    from rq.cron import CronJob
+
+    out = []
+    for _plugin, sched in ext.jobs.schedules:
+        _, job = ext.jobs.spec(sched.job)
+        out.append(CronJob(
+            queue_name=ext.jobs.queue(job.queue).name if ext.jobs.redis else job.queue,
+            func=execute, args=(sched.job, sched.kwargs, None), interval=sched.interval,
+            cron=sched.cron, job_timeout=job.timeout, name=sched.job,
+        ))
+    return out
+
+
+def run_schedules_in_process(app: Flask, stop: Any = None, tick: float = 1.0) -> None:
+    """The embedded scheduler: run due schedules here until ``stop`` is set.
+
+    Each job still checks that its plugin is enabled when it runs.
+    """
+    import time
+
+    from rq.utils import now
+
+    ext = app.extensions["trellis"]
+    with app.app_context():
+        jobs = cron_jobs(ext)
+    while stop is None or not stop.is_set():
+        for job in jobs:
+            if job.should_run():
+                job.set_enqueue_time(now())
+                try:
+                    with app.app_context():
+                        execute(*job.args)
+                except Exception:  # noqa: BLE001 - keep the scheduler alive
+                    log.exception("scheduled job %r failed", job.name)
+        if stop is not None:
+            stop.wait(tick)
+        else:
+            time.sleep(tick)

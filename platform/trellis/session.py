@@ -8,6 +8,7 @@ transaction is drained here, once ``commit()`` has returned successfully.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -22,39 +23,63 @@ PENDING_JOBS = "trellis_pending_jobs"
 MAX_DISPATCH_DEPTH = 8
 
 
+#: How deep dispatch is nested in this thread/task (handlers that commit, or
+#: in-process jobs that fire events, dispatch again from inside a dispatch).
+_depth: ContextVar[int] = ContextVar("trellis_dispatch_depth", default=0)
+_MARKS = "trellis_savepoint_marks"
+
+
 class TrellisSession(FlaskSession):
     """Flask-SQLAlchemy's session, dispatching queued events and jobs after commit."""
-
-    _dispatch_depth = 0
 
     def commit(self) -> None:
         super().commit()
         events = self.info.pop(PENDING_EVENTS, [])
         jobs = self.info.pop(PENDING_JOBS, [])
-        if not (events or jobs) or not has_app_context():
-            return
-        ext = current_app.extensions.get("trellis")
-        if ext is None:
-            return
-        if self._dispatch_depth >= MAX_DISPATCH_DEPTH:
-            log.error("event dispatch nested %d deep; dropping %s", MAX_DISPATCH_DEPTH,
-                      [e.name for e in events])
-            return
-        self._dispatch_depth += 1
-        try:
-            for job in jobs:
-                ext.jobs.dispatch(*job)
-            for evt in events:
-                ext.events.dispatch(evt)
-        finally:
-            self._dispatch_depth -= 1
+        if (events or jobs) and has_app_context():
+            dispatch(events, jobs)
 
 
-def _discard_pending(session: Any, previous_transaction: Any = None) -> None:
-    session.info.pop(PENDING_EVENTS, None)
-    session.info.pop(PENDING_JOBS, None)
+def dispatch(events: list[Any], jobs: list[Any]) -> None:
+    """Send jobs, then call handlers, refusing to nest deeper than
+    :data:`MAX_DISPATCH_DEPTH` (a handler that keeps triggering itself)."""
+    ext = current_app.extensions.get("trellis")
+    if ext is None:
+        return
+    depth = _depth.get()
+    if depth >= MAX_DISPATCH_DEPTH:
+        log.error("event dispatch nested %d deep (a handler keeps triggering itself?); "
+                  "dropping %s", depth, [e.name for e in events] + [j[0] for j in jobs])
+        return
+    token = _depth.set(depth + 1)
+    try:
+        for job in jobs:
+            ext.jobs.dispatch(*job)
+        for evt in events:
+            ext.events.dispatch(evt)
+    finally:
+        _depth.reset(token)
 
 
-sa_event.listen(TrellisSession, "after_rollback", _discard_pending)
+@sa_event.listens_for(TrellisSession, "after_transaction_create")
+def _mark_savepoint(session: Any, transaction: Any) -> None:
+    """Remember how much was pending when a SAVEPOINT began."""
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[id(transaction)] = (
+            len(session.info.get(PENDING_EVENTS, ())), len(session.info.get(PENDING_JOBS, ())))
 
 
+@sa_event.listens_for(TrellisSession, "after_soft_rollback")
+def _discard_pending(session: Any, previous_transaction: Any) -> None:
+    """A rolled-back SAVEPOINT drops what was queued inside it; a rolled-back
+    transaction drops everything."""
+    mark = session.info.get(_MARKS, {}).pop(id(previous_transaction), None)
+    if previous_transaction.nested and mark is not None:
+        events, jobs = mark
+        del session.info.get(PENDING_EVENTS, [])[events:]
+        del session.info.get(PENDING_JOBS, [])[jobs:]
+        return
+    if previous_transaction.parent is None:
+        session.info.pop(PENDING_EVENTS, None)
+        session.info.pop(PENDING_JOBS, None)
+        session.info.pop(_MARKS, None)

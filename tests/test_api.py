@@ -81,6 +81,30 @@ def test_invalid_input_gets_400_with_field_errors_and_nothing_stored(app, client
         assert db.session.scalars(select(Contact)).all() == []
 
 
+def test_a_reference_to_a_missing_record_is_a_field_error(app, client, admin):
+    response = client.post("/api/v1/contact/", headers=admin, json={
+        "first_name": "Ann", "last_name": "Lee", "account_id": 99999, "owner_id": 4242})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == {"account_id": ["No account with id 99999."],
+                                              "owner_id": ["No user with id 4242."]}
+    account = client.post("/api/v1/account/", headers=admin, json={"name": "Acme"})
+    ok = client.post("/api/v1/contact/", headers=admin, json={
+        "first_name": "Ann", "last_name": "Lee", "account_id": account.get_json()["id"]})
+    assert ok.status_code == 201
+    response = client.put(f"/api/v1/contact/{ok.get_json()['id']}", headers=admin,
+                          json={"account_id": 123456})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == {"account_id": ["No account with id 123456."]}
+
+
+def test_deleting_an_account_cascades_to_its_timeline_on_sqlite_too(app, client, admin):
+    account = client.post("/api/v1/account/", headers=admin, json={"name": "Gone"}).get_json()
+    client.post("/api/v1/activity/", headers=admin,
+                json={"type": "call", "subject": "hi", "account_id": account["id"]})
+    assert client.delete(f"/api/v1/account/{account['id']}", headers=admin).status_code == 200
+    assert client.get("/api/v1/activity/", headers=admin).get_json()["count"] == 0
+
+
 def test_settings_api_validates_each_field(trellis_app_factory, api_login):
     app = trellis_app_factory(plugins=["sales"])
     client = app.test_client()
@@ -128,6 +152,8 @@ def test_audit_history_page_per_record(app, client, web_login):
         db.session.add(Contact(first_name="Ada", last_name="Lovelace"))
         db.session.commit()
     web_login(client)
+    show = client.get("/contactview/show/1").get_data(as_text=True)
+    assert 'href="/auditview/record/contact/1"' in show
     page = client.get("/auditview/record/contact/1")
     assert page.status_code == 200
     assert b"Lovelace" in page.data and b"created" in page.data

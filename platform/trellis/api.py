@@ -33,6 +33,33 @@ class TrellisSchemaConverter(Model2SchemaConverter):
         meta = type("Meta", (schema.Meta,), {"include_fk": True})
         return type(schema.__name__, (schema,), {"Meta": meta})
 
+    def convert(self, columns, model=None, nested=True, parent_schema_name=None):
+        schema = super().convert(columns, model, nested, parent_schema_name)
+        table = (model or self.datamodel.obj).__table__
+        for name, field in schema.fields.items():
+            column = table.columns.get(name)
+            if column is not None and column.foreign_keys and not field.dump_only:
+                field.validators.append(_exists(next(iter(column.foreign_keys)).column))
+        return schema
+
+
+def _exists(target: Any) -> Any:
+    """A validator: the referenced row must exist (a clear 400, not a DB error)."""
+    from marshmallow import ValidationError
+    from sqlalchemy import select
+
+    from trellis.db import db
+
+    label = target.table.name.removeprefix("trellis_").removeprefix("ab_")
+
+    def validate(value: Any) -> None:
+        if value is None:
+            return
+        if db.session.execute(select(target).where(target == value).limit(1)).first() is None:
+            raise ValidationError(f"No {label} with id {value}.")
+
+    return validate
+
 
 class TrellisModelApi(ModelRestApi):
     """A FAB ``ModelRestApi`` with Trellis' conventions.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import current_app
 from flask_appbuilder import ModelView
 
 #: FAB ModelView method -> ``read`` / ``write``, matching :data:`trellis.api.API_PERMISSIONS`.
@@ -28,7 +31,15 @@ VIEW_PERMISSIONS = {
 
 class TrellisModelView(ModelView):
     """A FAB ``ModelView`` sharing ``can_read``/``can_write`` on ``<plugin>.<Model>``
-    with the model's REST API.  Use ``datamodel = TrellisSQLAInterface(Model)``."""
+    with the model's REST API.  Use ``datamodel = TrellisSQLAInterface(Model)``.
+
+    Record pages of audited models link to the record's history."""
 
     method_permission_name = VIEW_PERMISSIONS
     page_size = 25
+    show_template = "trellis/show.html"
+
+    def render_template(self, template: str, **kwargs: Any) -> Any:
+        entry = current_app.extensions["trellis"].registry.for_class(self.datamodel.obj)
+        kwargs.setdefault("audit_model", entry.name if entry and entry.spec.audited else None)
+        return super().render_template(template, **kwargs)

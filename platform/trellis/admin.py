@@ -19,7 +19,10 @@ from trellis.api import TrellisModelApi
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.extension import current_trellis
-from trellis.models import AuditEntry
+from wtforms.validators import AnyOf
+
+from trellis.models import AuditEntry, RoleScope, Team
+from trellis.rules import SCOPES
 from trellis.plugins import PluginError
 from trellis.settings import SettingsError, get_settings, update_settings
 from trellis.views import VIEW_PERMISSIONS, TrellisModelView
@@ -323,3 +326,23 @@ class ApiKeyAdminView(TrellisModelView):
         db.session.commit()
         flash(f"Revoked {len(keys)} API key(s).", "success")
         return redirect(url_for(".list"))
+
+
+class TeamView(TrellisModelView):
+    """Admin > Teams: who works together (the "team" record rule)."""
+
+    datamodel = TrellisSQLAInterface(Team)
+    class_permission_name = "core.Teams"
+    list_columns = ["name", "manager"]
+    add_columns = edit_columns = show_columns = ["name", "manager", "members"]
+
+
+class RoleScopeView(TrellisModelView):
+    """Admin > Record rules: which owned records each role sees."""
+
+    datamodel = TrellisSQLAInterface(RoleScope)
+    class_permission_name = "core.RecordRules"
+    list_columns = add_columns = edit_columns = show_columns = ["role", "scope"]
+    description_columns = {"scope": "own: their records; team: their teams' records; all: every "
+                                    "record. Roles without a rule see all."}
+    validators_columns = {"scope": [AnyOf(list(SCOPES), message="Choose own, team or all.")]}

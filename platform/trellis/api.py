@@ -8,6 +8,8 @@ from flask import current_app
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 
+from trellis import rules
+
 #: FAB method -> the permission it needs: ``can_read`` or ``can_write`` on the
 #: resource (``<plugin>.<Model>``), shared with the model's admin view.
 API_PERMISSIONS = {
@@ -35,12 +37,24 @@ class TrellisSchemaConverter(Model2SchemaConverter):
 
     def convert(self, columns, model=None, nested=True, parent_schema_name=None):
         schema = super().convert(columns, model, nested, parent_schema_name)
-        table = (model or self.datamodel.obj).__table__
+        model = model or self.datamodel.obj
+        table = model.__table__
+        owner = rules.owner_field(model)
         for name, field in schema.fields.items():
             column = table.columns.get(name)
             if column is not None and column.foreign_keys and not field.dump_only:
                 field.validators.append(_exists(next(iter(column.foreign_keys)).column))
+            if name == owner and not field.dump_only:
+                field.validators.append(_assignable)
         return schema
+
+
+def _assignable(value: Any) -> None:
+    from marshmallow import ValidationError
+
+    problem = rules.check_owner(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 def _exists(target: Any) -> Any:
@@ -75,6 +89,14 @@ class TrellisModelApi(ModelRestApi):
     allow_browser_login = True
     page_size = 25
     max_page_size = 100
+
+    def __init__(self) -> None:
+        self.base_filters = [*(self.base_filters or []),
+                             *rules.rule_filters(self.datamodel.obj)]
+        super().__init__()
+
+    def pre_add(self, item: Any) -> None:
+        rules.default_owner(item)
 
     def response_422(self, message: Any = None) -> Any:
         """FAB answers invalid input with 422; Trellis promises 400 with field errors."""

@@ -98,6 +98,9 @@ def _collect(ext: Trellis, name: str) -> dict[str, Any]:
         "settings": ext.plugins.call_one(name, "trellis_settings_schema"),
         "migrations": ext.plugins.call_one(name, "trellis_migrations"),
     }
+    for role in got["roles"]:
+        if isinstance(role, RoleSpec) and role.scope not in (None, "own", "team", "all"):
+            raise ValueError(f"role {role.name!r}: scope must be own, team or all")
     kinds = {"models": ModelSpec, "views": ViewSpec, "blueprints": BlueprintSpec,
              "roles": RoleSpec, "jobs": JobSpec, "schedules": ScheduleSpec}
     for key, kind in kinds.items():

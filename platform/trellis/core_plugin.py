@@ -17,6 +17,8 @@ from flask_appbuilder.security.sqla.apis import ApiKeyApi
 from trellis.admin import (
     ApiKeyAdminView,
     AuditApi,
+    RoleScopeView,
+    TeamView,
     AuditView,
     PluginsApi,
     PluginsView,
@@ -215,6 +217,8 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(SettingsView, "Settings", icon="fa-sliders-h", category=admin),
         ViewSpec(AuditView, "Audit log", icon="fa-history", category=admin),
         ViewSpec(ApiKeyAdminView, "API keys", icon="fa-key", category=admin),
+        ViewSpec(TeamView, "Teams", icon="fa-user-friends", category=admin),
+        ViewSpec(RoleScopeView, "Record rules", icon="fa-user-lock", category=admin),
     ]
 
 

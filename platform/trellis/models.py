@@ -199,3 +199,43 @@ class PluginSetting(Model):
     changed_on: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+team_member = Table(
+    "trellis_team_member",
+    Model.metadata,
+    Column("team_id", ForeignKey("trellis_team.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Team(Model):
+    """A group of users (a sales team, a support team); the unit of "team" record rules."""
+
+    __tablename__ = "trellis_team"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    manager_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    manager: Mapped[Optional[User]] = relationship(User, foreign_keys=[manager_id])
+    members: Mapped[list[User]] = relationship(User, secondary=team_member)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class RoleScope(Model):
+    """Which records a role's users see of models that have an owner:
+    ``own`` (theirs), ``team`` (their teams') or ``all``."""
+
+    __tablename__ = "trellis_role_scope"
+
+    role_id: Mapped[int] = mapped_column(ForeignKey("ab_role.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8), default="all")
+
+    role = relationship("Role")
+
+    def __repr__(self) -> str:
+        return f"{self.role}: {self.scope}"

@@ -14,6 +14,7 @@ from flask_appbuilder.security.manager import BaseSecurityManager
 
 from trellis.db import db
 from trellis.extension import Trellis
+from trellis.models import RoleScope
 
 
 def sync_permissions(ext: Trellis, plugins: Iterable[str] | None = None) -> None:
@@ -42,6 +43,8 @@ def sync_permissions(ext: Trellis, plugins: Iterable[str] | None = None) -> None
             pv = sm.add_permission_view_menu(permission, resource)
             if pv is not None and pv not in role.permissions:
                 sm.add_permission_role(role, pv)
+        if role_spec.scope is not None and db.session.get(RoleScope, role.id) is None:
+            db.session.add(RoleScope(role_id=role.id, scope=role_spec.scope))
     db.session.commit()
 
 

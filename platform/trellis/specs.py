@@ -70,10 +70,16 @@ class BlueprintSpec:
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """A role and the (permission, view menu) pairs it grants."""
+    """A role and the (permission, view menu) pairs it grants.
+
+    ``scope`` (``own``, ``team`` or ``all``) is the role's record rule for
+    models with an owner; it is set when the role has none yet, so an admin's
+    later choice in *Admin > Record rules* is kept.
+    """
 
     name: str
     permissions: Sequence[tuple[str, str]] = ()
+    scope: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from typing import Any
 from flask import current_app
 from flask_appbuilder import ModelView
 
+from trellis import rules
+
 #: FAB ModelView method -> ``read`` / ``write``, matching :data:`trellis.api.API_PERMISSIONS`.
 VIEW_PERMISSIONS = {
     "list": "read",
@@ -38,6 +40,19 @@ class TrellisModelView(ModelView):
     method_permission_name = VIEW_PERMISSIONS
     page_size = 25
     show_template = "trellis/show.html"
+
+    def __init__(self, **kwargs: Any) -> None:
+        model = self.datamodel.obj
+        self.base_filters = [*(self.base_filters or []), *rules.rule_filters(model)]
+        pickers = rules.picker_filters(model)
+        self.add_form_query_rel_fields = {**pickers, **(self.add_form_query_rel_fields or {})}
+        self.edit_form_query_rel_fields = {**pickers, **(self.edit_form_query_rel_fields or {})}
+        self.search_form_query_rel_fields = {**pickers,
+                                             **(self.search_form_query_rel_fields or {})}
+        super().__init__(**kwargs)
+
+    def pre_add(self, item: Any) -> None:
+        rules.default_owner(item)
 
     def render_template(self, template: str, **kwargs: Any) -> Any:
         entry = current_app.extensions["trellis"].registry.for_class(self.datamodel.obj)

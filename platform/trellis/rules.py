@@ -1,0 +1,157 @@
+"""Record rules: which owned records a user may see and change.
+
+A model whose :class:`~trellis.specs.ModelSpec` names an ``owner_field`` is
+filtered for every user by the widest scope among their roles:
+
+* ``own``  — records they own;
+* ``team`` — records owned by anyone in a team they belong to or manage;
+* ``all``  — everything (the ``Admin`` role always; roles without a scope too).
+
+The same rule is applied by every path that reads through the core's base
+classes — list, detail, edit, delete, the REST API, related-field pickers —
+and by :func:`restrict` for hand-written queries (reports, exports, search).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, has_request_context
+from flask_appbuilder.models.filters import BaseFilter
+from sqlalchemy import or_, select
+
+from trellis.db import db
+from trellis.models import RoleScope, Team, team_member
+
+SCOPES = ("own", "team", "all")
+_RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
+
+
+def _user() -> Any:
+    if not has_request_context():
+        return None
+    user = getattr(g, "user", None)
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def user_scope(user: Any) -> str:
+    """The widest scope of the user's roles (``all`` for the admin role)."""
+    roles = list(getattr(user, "roles", []) or [])
+    if not roles:
+        return "own"
+    admin = current_app.config.get("AUTH_ROLE_ADMIN", "Admin")
+    if any(role.name == admin for role in roles):
+        return "all"
+    stored = dict(db.session.execute(
+        select(RoleScope.role_id, RoleScope.scope)
+        .where(RoleScope.role_id.in_([r.id for r in roles]))).all())
+    return max((stored.get(role.id, "all") for role in roles), key=_RANK.__getitem__)
+
+
+def team_user_ids(user_id: int) -> set[int]:
+    """The user and everyone in a team they belong to or manage."""
+    teams = select(Team.id).where(or_(
+        Team.manager_id == user_id,
+        Team.id.in_(select(team_member.c.team_id).where(team_member.c.user_id == user_id))))
+    members = db.session.scalars(
+        select(team_member.c.user_id).where(team_member.c.team_id.in_(teams))).all()
+    managers = db.session.scalars(select(Team.manager_id).where(Team.id.in_(teams))).all()
+    return {user_id, *members, *(m for m in managers if m is not None)}
+
+
+def visible_owner_ids() -> list[int] | None:
+    """Owner ids the current user may see; ``None`` means no restriction.
+
+    Jobs, the CLI and other code outside a request are not restricted.
+    Cached for the request.
+    """
+    if not has_request_context():
+        return None
+    if "trellis_owner_ids" in g:
+        return g.trellis_owner_ids
+    user = _user()
+    if user is None:
+        ids: list[int] | None = []
+    else:
+        scope = user_scope(user)
+        ids = None if scope == "all" else (
+            [user.id] if scope == "own" else sorted(team_user_ids(user.id)))
+    g.trellis_owner_ids = ids
+    return ids
+
+
+def owner_field(model: type) -> str | None:
+    entry = current_app.extensions["trellis"].registry.for_class(model)
+    return entry.spec.owner_field if entry else None
+
+
+def restrict(stmt: Any, model: type) -> Any:
+    """Apply the current user's record rule to a ``select()`` over ``model``."""
+    field = owner_field(model)
+    ids = visible_owner_ids() if field else None
+    if field is None or ids is None:
+        return stmt
+    return stmt.where(getattr(model, field).in_(ids))
+
+
+class OwnerRuleFilter(BaseFilter):
+    """FAB base filter applying the record rule (added by the core's base classes)."""
+
+    name = "Record rule"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        ids = visible_owner_ids()
+        if ids is None:
+            return query
+        return query.filter(getattr(self.model, self.column_name).in_(ids))
+
+
+def rule_filters(model: type) -> list[list[Any]]:
+    """``base_filters`` entries enforcing the rule on ``model`` (none if unowned)."""
+    field = owner_field(model)
+    return [[field, OwnerRuleFilter, None]] if field else []
+
+
+def check_owner(value: Any) -> str | None:
+    """Why the current user may not make ``value`` the owner of a record, or None."""
+    ids = visible_owner_ids()
+    if value is None or ids is None or value in ids:
+        return None
+    return ("You can only assign records to yourself." if len(ids) <= 1
+            else "You can only assign records to members of your teams.")
+
+
+class VisibleUsersFilter(BaseFilter):
+    """Limits an owner picker to the users the current user may assign to."""
+
+    name = "Assignable users"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        ids = visible_owner_ids()
+        if ids is None:
+            return query
+        return query.filter(self.model.id.in_(ids))
+
+
+def picker_filters(model: type) -> dict[str, list[list[Any]]]:
+    """``*_form_query_rel_fields`` so related-record pickers obey the rule too."""
+    from sqlalchemy import inspect as sa_inspect
+
+    own_field = owner_field(model)
+    out: dict[str, list[list[Any]]] = {}
+    for rel in sa_inspect(model).relationships:
+        local = {c.key for c in rel.local_columns}
+        target_field = owner_field(rel.mapper.class_)
+        if own_field and own_field in local:
+            out[rel.key] = [["id", VisibleUsersFilter, None]]
+        elif target_field:
+            out[rel.key] = [[target_field, OwnerRuleFilter, None]]
+    return out
+
+
+def default_owner(item: Any) -> None:
+    """Make the current user the owner of a new record that names none."""
+    field = owner_field(type(item))
+    user = _user()
+    if field and user is not None and getattr(item, field, None) is None:
+        setattr(item, field, user.id)

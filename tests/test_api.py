@@ -247,3 +247,23 @@ def test_health_check_is_public(client):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_permission_checks_are_cached_for_the_configured_ttl(trellis_app_factory, api_login,
+                                                             make_user):
+    import time
+
+    app = trellis_app_factory(config={"TRELLIS_PERMISSION_CACHE_TTL": 1.0})
+    make_user(app, "viewer", ["CRM Viewer"])
+    client = app.test_client()
+    headers = api_login(client, "viewer", "pw-123456")
+    assert client.get("/api/v1/contact/", headers=headers).status_code == 200
+    with app.app_context():  # revoke it as another process would: straight in the database
+        sm = app.appbuilder.sm
+        role = sm.find_role("CRM Viewer")
+        pv = sm.find_permission_view_menu("can_read", "core.Contact")
+        role.permissions.remove(pv)
+        db.session.commit()
+    assert client.get("/api/v1/contact/", headers=headers).status_code == 200  # cached
+    time.sleep(1.1)
+    assert client.get("/api/v1/contact/", headers=headers).status_code == 403

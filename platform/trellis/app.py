@@ -16,6 +16,7 @@ from trellis import core_plugin
 from trellis.config import from_environment
 from trellis.db import db
 from trellis.extension import Trellis
+from trellis.fastpaths import TrellisSecurityManager, cache_rison_validators
 from trellis.plugins import CORE, discover
 from trellis.specs import BlueprintSpec, JobSpec, ModelSpec, RoleSpec, ScheduleSpec, ViewSpec
 
@@ -53,8 +54,9 @@ def create_app(
         only = set(only) | {name for name, _ in extra_plugins}
     ext.plugins.load(core_plugin, found, only=only)
 
+    cache_rison_validators()
     with app.app_context():
-        appbuilder = AppBuilder()
+        appbuilder = AppBuilder(security_manager_class=TrellisSecurityManager)
         appbuilder.indexview = core_plugin.HomeView
         appbuilder.init_app(app, db.session)
         _limit_api_login(appbuilder)

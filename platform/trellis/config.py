@@ -18,6 +18,8 @@ ENVIRONMENT = [
     ("TRELLIS_SECRET_KEY", "Flask secret key; unset: generated once into <instance>/secret_key", ""),
     ("TRELLIS_PLUGINS", "comma-separated plugins to load; unset: every installed plugin", ""),
     ("TRELLIS_PLUGIN_STATE_TTL", "seconds a process caches which plugins are enabled", "2"),
+    ("TRELLIS_PERMISSION_CACHE_TTL", "seconds a process caches role permissions (a revoked "
+     "permission stops working within this time)", "2"),
     ("TRELLIS_QUEUE_PREFIX", "prefix of rq queue names (one Redis, several Trellis sites)", "trellis-"),
     ("TRELLIS_SECURE_COOKIES", "1: session cookies only over HTTPS (set it in production)", "0"),
     ("TRELLIS_LOGIN_RATE_LIMIT", "login attempts allowed per client address", "10 per minute"),
@@ -72,6 +74,7 @@ def from_environment() -> dict[str, Any]:
         "TRELLIS_PLUGINS": [p.strip() for p in env("TRELLIS_PLUGINS", "").split(",") if p.strip()]
         or None,
         "TRELLIS_PLUGIN_STATE_TTL": float(env("TRELLIS_PLUGIN_STATE_TTL", "2")),
+        "TRELLIS_PERMISSION_CACHE_TTL": float(env("TRELLIS_PERMISSION_CACHE_TTL", "2")),
         "TRELLIS_QUEUE_PREFIX": env("TRELLIS_QUEUE_PREFIX", "trellis-"),
         "TRELLIS_COUNT_CAP": int(env("TRELLIS_COUNT_CAP", "10000")),
         "TRELLIS_LOG_LEVEL": env("TRELLIS_LOG_LEVEL", "INFO"),

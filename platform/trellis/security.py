@@ -46,6 +46,7 @@ def sync_permissions(ext: Trellis, plugins: Iterable[str] | None = None) -> None
         if role_spec.scope is not None and db.session.get(RoleScope, role.id) is None:
             db.session.add(RoleScope(role_id=role.id, scope=role_spec.scope))
     db.session.commit()
+    sm.forget_grants()
 
 
 def _menus_by_resource(appbuilder) -> dict[str, list[str]]:
@@ -85,3 +86,4 @@ def remove_permissions(ext: Trellis, plugin: str) -> None:
             db.session.delete(pv)
         db.session.delete(view_menu)
     db.session.commit()
+    sm.forget_grants()

@@ -140,6 +140,7 @@ def trellis_app_factory(tmp_path: Any) -> Iterator[Callable[..., Flask]]:
             "TRELLIS_REDIS_URL": redis_url,
             "TRELLIS_QUEUE_PREFIX": f"trellis-test-{uuid.uuid4().hex[:8]}-",
             "TRELLIS_PLUGIN_STATE_TTL": 0,
+            "TRELLIS_PERMISSION_CACHE_TTL": 0,
             "AUTH_RATE_LIMIT": "1000 per second",
             "RATELIMIT_STORAGE_URI": "memory://",
             "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Iterable
 
 from flask import current_app
-from flask_appbuilder.security.manager import BaseSecurityManager
 
 from trellis.db import db
 from trellis.extension import Trellis
@@ -22,8 +21,9 @@ def sync_permissions(ext: Trellis, plugins: Iterable[str] | None = None) -> None
     given plugins (default: all loaded) contribute."""
     appbuilder = current_app.appbuilder
     sm = appbuilder.sm
-    # FAB's own role set-up (Admin, Public), which FAB_CREATE_DB=False skips at boot.
-    BaseSecurityManager.create_db(sm)
+    # FAB's own roles (Admin, Public), which FAB_CREATE_DB=False skips at boot.
+    sm.add_role(sm.auth_role_admin)
+    sm.add_role(sm.auth_role_public)
     appbuilder.add_permissions(update_perms=True)
     for plugin, owner in ext.blueprint_owner.items():
         name, spec = owner

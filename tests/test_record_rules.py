@@ -132,3 +132,121 @@ def test_a_role_scope_must_be_valid(trellis_app_factory):
     app = trellis_app_factory(extra_plugins=[("crm_bad", Bad())])
     assert app.extensions["trellis"].plugins.by_name["crm_bad"].error == (
         "failed to register: role 'Odd': scope must be own, team or all")
+
+
+def test_a_restricted_user_cannot_leave_a_record_without_owner(site):
+    app, client, headers, ids, pks = site
+    response = client.put(f"/api/v1/contact/{pks['ann']}", headers=headers["ann"],
+                          json={"owner_id": None})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == {"owner_id": [
+        "A record must have an owner; give it to yourself or your team."]}
+
+
+def test_history_link_only_for_users_who_may_read_the_audit_log(site, web_login):
+    app, client, headers, ids, pks = site
+    rep = app.test_client()
+    web_login(rep, "ann", "pw-123456")
+    assert "/auditview/record/" not in rep.get(f"/contactview/show/{pks['ann']}").get_data(
+        as_text=True)
+    admin = app.test_client()
+    web_login(admin)
+    assert f'/auditview/record/contact/{pks["ann"]}' in admin.get(
+        f"/contactview/show/{pks['ann']}").get_data(as_text=True)
+
+
+def test_jobs_run_for_a_restricted_user_are_not_restricted(trellis_app_factory, make_user,
+                                                           api_login):
+    """In-process jobs run inside the request that queued them; they act as the
+    system, exactly as they would in an rq worker."""
+    from sqlalchemy import func, select
+
+    from trellis.specs import EventHandler, JobSpec
+
+    seen = []
+
+    class Counter:
+        @hookimpl
+        def trellis_manifest(self):
+            return Manifest("Counter")
+
+        @hookimpl
+        def trellis_roles(self):
+            return [RoleSpec("Rep", CRUD, scope="own")]
+
+        @hookimpl
+        def trellis_jobs(self):
+            def count():
+                from trellis import rules
+                seen.append(db.session.scalar(rules.restrict(
+                    select(func.count()).select_from(Contact), Contact)))
+            return [JobSpec("counter.count", count)]
+
+        @hookimpl
+        def trellis_event_handlers(self):
+            from trellis.jobs import enqueue
+            return [EventHandler("contact.created", lambda e: enqueue("counter.count"))]
+
+    app = trellis_app_factory(extra_plugins=[("counter", Counter())])
+    make_user(app, "ann", ["Rep"])
+    with app.app_context():
+        db.session.add(Contact(first_name="Someone", last_name="Else"))
+        db.session.commit()
+    seen.clear()
+    client = app.test_client()
+    response = client.post("/api/v1/contact/", headers=api_login(client, "ann", "pw-123456"),
+                           json={"first_name": "Ann's", "last_name": "New"})
+    assert response.status_code == 201
+    assert seen == [2]
+
+
+def test_bulk_actions_skip_records_the_rule_hides(trellis_app_factory, make_user, web_login):
+    from flask_appbuilder import action
+
+    from trellis.datamodel import TrellisSQLAInterface
+    from trellis.specs import ViewSpec
+    from trellis.testing import csrf_token
+    from trellis.views import TrellisModelView
+
+    class Tagger(TrellisModelView):
+        datamodel = TrellisSQLAInterface(Contact)
+        class_permission_name = "tagger.Tagger"
+        list_columns = ["first_name"]
+
+        @action("touch", "Touch", "", "fa-hand")
+        def touch(self, items):
+            for item in items:
+                item.title = "touched"
+            db.session.commit()
+            return "done"
+
+    class TaggerPlugin:
+        @hookimpl
+        def trellis_manifest(self):
+            return Manifest("Tagger")
+
+        @hookimpl
+        def trellis_views(self):
+            return [ViewSpec(Tagger, "Tagger")]
+
+        @hookimpl
+        def trellis_roles(self):
+            return [RoleSpec("Rep", CRUD + [(p, "tagger.Tagger") for p in
+                                            ("can_read", "can_write")], scope="own")]
+
+    app = trellis_app_factory(extra_plugins=[("tagger", TaggerPlugin())])
+    ann = make_user(app, "ann", ["Rep"])
+    with app.app_context():
+        mine = Contact(first_name="Mine", last_name="X", owner_id=ann)
+        other = Contact(first_name="Other", last_name="Y")
+        db.session.add_all([mine, other])
+        db.session.commit()
+        ids = [mine.id, other.id]
+    client = app.test_client()
+    web_login(client, "ann", "pw-123456")
+    token = csrf_token(client.get("/tagger/list/").get_data(as_text=True))
+    response = client.post("/tagger/action_post", data={
+        "action": "touch", "rowid": [str(i) for i in ids], "csrf_token": token})
+    assert response.status_code == 200
+    with app.app_context():
+        assert [db.session.get(Contact, i).title for i in ids] == ["touched", None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, request
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 
@@ -43,7 +43,7 @@ class TrellisSchemaConverter(Model2SchemaConverter):
         for name, field in schema.fields.items():
             column = table.columns.get(name)
             if column is not None and column.foreign_keys and not field.dump_only:
-                field.validators.append(_exists(next(iter(column.foreign_keys)).column))
+                field.validators.append(_exists(next(iter(column.foreign_keys)).column, name))
             if name == owner and not field.dump_only:
                 field.validators.append(_assignable)
         return schema
@@ -52,24 +52,41 @@ class TrellisSchemaConverter(Model2SchemaConverter):
 def _assignable(value: Any) -> None:
     from marshmallow import ValidationError
 
+    from trellis.db import db
+
     problem = rules.check_owner(value)
+    if problem and value is not None:
+        user_model = current_app.appbuilder.sm.user_model
+        if db.session.get(user_model, value) is None:
+            return  # the foreign-key check says "No user with id N."
     if problem:
         raise ValidationError(problem)
 
 
-def _exists(target: Any) -> Any:
-    """A validator: the referenced row must exist (a clear 400, not a DB error)."""
+def _exists(target: Any, field_name: str) -> Any:
+    """A validator: the referenced row must exist and be visible to the user under
+    the record rules (a clear 400, not a DB error, and no peeking at others' ids)."""
     from marshmallow import ValidationError
     from sqlalchemy import select
 
     from trellis.db import db
 
-    label = target.table.name.removeprefix("trellis_").removeprefix("ab_")
+    def referenced() -> tuple[type | None, str]:
+        for entry in current_app.extensions["trellis"].registry:
+            if entry.model.__table__ is target.table:
+                return entry.model, entry.label.lower()
+        return None, target.table.name.removeprefix("trellis_").removeprefix("ab_")
 
     def validate(value: Any) -> None:
         if value is None:
             return
-        if db.session.execute(select(target).where(target == value).limit(1)).first() is None:
+        model, label = referenced()
+        stmt = select(target).where(target == value).limit(1)
+        # FAB merges the stored record into an update: only what the client sent
+        # must point at records it may see; an unchanged reference stays valid.
+        if model is not None and field_name in g.get("trellis_submitted", ()):
+            stmt = rules.restrict(stmt, model)
+        if db.session.execute(stmt).first() is None:
             raise ValidationError(f"No {label} with id {value}.")
 
     return validate
@@ -90,13 +107,43 @@ class TrellisModelApi(ModelRestApi):
     page_size = 25
     max_page_size = 100
 
+    #: Columns the model's rules fill in when omitted (``ModelSpec.before_save``),
+    #: so the API does not require them although the database does.
+    optional_columns: list[str] = []
+
     def __init__(self) -> None:
         self.base_filters = [*(self.base_filters or []),
                              *rules.rule_filters(self.datamodel.obj)]
         super().__init__()
 
+    def _init_model_schemas(self) -> None:
+        super()._init_model_schemas()
+        for name in self.optional_columns:
+            field = self.add_model_schema.fields.get(name)
+            if field is not None:
+                field.required = False
+
     def pre_add(self, item: Any) -> None:
         rules.default_owner(item)
+
+    def post_headless(self) -> Any:
+        return self._saving(super().post_headless)
+
+    def put_headless(self, pk: Any) -> Any:
+        return self._saving(lambda: super(TrellisModelApi, self).put_headless(pk))
+
+    def _saving(self, write: Any) -> Any:
+        """Model rules broken at flush time answer 400 with their field errors."""
+        from trellis.db import db
+        from trellis.validation import RecordInvalid
+
+        body = request.get_json(silent=True)
+        g.trellis_submitted = set(body) if isinstance(body, dict) else set()
+        try:
+            return write()
+        except RecordInvalid as exc:
+            db.session.rollback()
+            return self.response_400(message=exc.messages)
 
     def response_422(self, message: Any = None) -> Any:
         """FAB answers invalid input with 422; Trellis promises 400 with field errors."""

@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from flask_login import current_user
 
 import trellis.audit  # noqa: F401 - registers the audit/record-event flush listener
+import trellis.validation  # noqa: F401 - registers the model-rules flush listener
 from trellis import core_plugin
 from trellis.config import from_environment
 from trellis.db import db

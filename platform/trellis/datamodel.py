@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, flash, has_request_context, request
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import func, select
 
@@ -25,3 +25,28 @@ class TrellisSQLAInterface(SQLAInterface):
         )
         limited = filtered.with_entities(self.obj).order_by(None).limit(cap + 1).subquery()
         return self.session.execute(select(func.count()).select_from(limited)).scalar_one()
+
+    def get(self, id: Any, *args: Any, **kwargs: Any) -> Any:
+        """A record by key, or ``None`` when the user's record rule hides it — also
+        for callers that pass no filters (FAB's actions)."""
+        from trellis import rules
+
+        item = super().get(id, *args, **kwargs)
+        return item if item is None or rules.may_see(item) else None
+
+    def add(self, item: Any, commit: bool = True) -> None:
+        self._saving(lambda: super(TrellisSQLAInterface, self).add(item, commit))
+
+    def edit(self, item: Any, commit: bool = True) -> None:
+        self._saving(lambda: super(TrellisSQLAInterface, self).edit(item, commit))
+
+    def _saving(self, write: Any) -> None:
+        from trellis.validation import RecordInvalid
+
+        try:
+            write()
+        except RecordInvalid as exc:
+            self.session.rollback()
+            if has_request_context() and not request.path.startswith("/api/"):
+                flash(str(exc), "danger")  # the web form shows what is wrong
+            raise

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from trellis.db import utcnow
-from trellis.session import PENDING_EVENTS, PENDING_JOBS, TrellisSession, dispatch  # noqa: F401
+from trellis.session import (  # noqa: F401
+    PENDING_EVENTS,
+    PENDING_JOBS,
+    TrellisSession,
+    dispatch,
+    has_pending_writes,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from trellis.extension import Trellis
@@ -61,15 +67,14 @@ def _actor_id() -> int | None:
 def emit(name: str, data: dict[str, Any] | None = None, *, plugin: str | None = None) -> Event:
     """Fire the named event ``name`` after the current transaction commits.
 
-    Outside a transaction (nothing pending on ``db.session``) it is dispatched
-    at once.  ``data`` must be JSON-serialisable: background handlers receive it
+    With no uncommitted writes on ``db.session`` it is dispatched at once.  ``data`` must be JSON-serialisable: background handlers receive it
     through Redis.
     """
     from trellis.db import db
 
     evt = Event(name=name, data=dict(data or {}), plugin=plugin, actor_id=_actor_id())
     session = db.session()
-    if session.in_transaction():
+    if has_pending_writes(session):
         session.flush()  # record events of earlier changes queue before this one
         session.info.setdefault(PENDING_EVENTS, []).append(evt)
     else:
@@ -149,3 +154,12 @@ def record_event(name: str, model: str, record_id: Any, changes: dict | None,
 
 def occurred(evt: Event) -> datetime:
     return datetime.fromisoformat(evt.occurred_at)
+
+
+def queue(session: Any, name: str, data: dict[str, Any] | None = None, *,
+          plugin: str | None = None) -> Event:
+    """Queue the named event from inside a flush hook (``ModelSpec.before_save``),
+    where :func:`emit` cannot flush; it fires after the commit like any other."""
+    evt = Event(name=name, data=dict(data or {}), plugin=plugin, actor_id=_actor_id())
+    session.info.setdefault(PENDING_EVENTS, []).append(evt)
+    return evt

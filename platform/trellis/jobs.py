@@ -105,11 +105,12 @@ class JobRunner:
 def enqueue(name: str, **kwargs: Any) -> None:
     """Queue the job ``name`` with JSON-serialisable ``kwargs``.
 
-    Inside a transaction the job is sent after it commits; otherwise at once.
+    With uncommitted writes on ``db.session`` the job is sent after they
+    commit (never if they roll back); otherwise at once.
     """
     from trellis.context import current_actor
     from trellis.db import db
-    from trellis.session import PENDING_JOBS, dispatch
+    from trellis.session import PENDING_JOBS, dispatch, has_pending_writes
 
     ext = current_app.extensions["trellis"]
     plugin, _ = ext.jobs.spec(name)
@@ -118,7 +119,7 @@ def enqueue(name: str, **kwargs: Any) -> None:
     actor = current_actor()
     job = (name, kwargs, actor.user_id if actor else None)
     session = db.session()
-    if session.in_transaction():
+    if has_pending_writes(session):
         session.info.setdefault(PENDING_JOBS, []).append(job)
     else:
         dispatch([], [job])

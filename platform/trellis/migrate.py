@@ -35,9 +35,26 @@ def alembic_config(ext: Trellis) -> Config:
 
 def _run(ext: Trellis, fn, *args, **kwargs) -> None:
     cfg = alembic_config(ext)
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        fn(cfg, *args, **kwargs)
+    sqlite = db.engine.dialect.name == "sqlite"
+    with db.engine.connect() as conn:
+        if sqlite:
+            # alembic's batch mode rebuilds a table by dropping it; with foreign
+            # keys on, SQLite would cascade that drop to every referencing row.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside BEGIN: it applies
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                fn(cfg, *args, **kwargs)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise PluginError(f"migration left broken references: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def heads_in_database(ext: Trellis) -> list[str]:

@@ -206,6 +206,7 @@ team_member = Table(
     Model.metadata,
     Column("team_id", ForeignKey("trellis_team.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_trellis_team_member_user", "user_id"),
 )
 
 

@@ -20,6 +20,7 @@ from flask import current_app, g, has_request_context
 from flask_appbuilder.models.filters import BaseFilter
 from sqlalchemy import or_, select
 
+from trellis.context import _actor as _acting
 from trellis.db import db
 from trellis.models import RoleScope, Team, team_member
 
@@ -62,10 +63,11 @@ def team_user_ids(user_id: int) -> set[int]:
 def visible_owner_ids() -> list[int] | None:
     """Owner ids the current user may see; ``None`` means no restriction.
 
-    Jobs, the CLI and other code outside a request are not restricted.
-    Cached for the request.
+    Jobs (also in-process ones run inside a request), the CLI and other code
+    outside a request are not restricted.  Cached for the request.
     """
-    if not has_request_context():
+    actor = _acting.get()
+    if not has_request_context() or (actor is not None and actor.source in ("job", "cli")):
         return None
     if "trellis_owner_ids" in g:
         return g.trellis_owner_ids
@@ -83,6 +85,13 @@ def visible_owner_ids() -> list[int] | None:
 def owner_field(model: type) -> str | None:
     entry = current_app.extensions["trellis"].registry.for_class(model)
     return entry.spec.owner_field if entry else None
+
+
+def may_see(item: Any) -> bool:
+    """Whether the current user may see this record under its model's rule."""
+    field = owner_field(type(item))
+    ids = visible_owner_ids() if field else None
+    return ids is None or getattr(item, field) in ids
 
 
 def restrict(stmt: Any, model: type) -> Any:
@@ -115,8 +124,10 @@ def rule_filters(model: type) -> list[list[Any]]:
 def check_owner(value: Any) -> str | None:
     """Why the current user may not make ``value`` the owner of a record, or None."""
     ids = visible_owner_ids()
-    if value is None or ids is None or value in ids:
+    if ids is None or (value is not None and value in ids):
         return None
+    if value is None:
+        return "A record must have an owner; give it to yourself or your team."
     return ("You can only assign records to yourself." if len(ids) <= 1
             else "You can only assign records to members of your teams.")
 

@@ -61,6 +61,28 @@ def dispatch(events: list[Any], jobs: list[Any]) -> None:
         _depth.reset(token)
 
 
+_WROTE = "trellis_wrote"
+
+
+def has_pending_writes(session: Any) -> bool:
+    """Whether the session holds changes not yet committed (flushed or not).
+
+    Not ``in_transaction()``: merely reading an expired attribute begins a
+    transaction, and work queued then would wait for a commit that never comes.
+    """
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
+@sa_event.listens_for(TrellisSession, "after_flush")
+def _wrote(session: Any, flush_context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@sa_event.listens_for(TrellisSession, "after_commit")
+def _committed(session: Any) -> None:
+    session.info.pop(_WROTE, None)
+
+
 @sa_event.listens_for(TrellisSession, "after_transaction_create")
 def _mark_savepoint(session: Any, transaction: Any) -> None:
     """Remember how much was pending when a SAVEPOINT began."""
@@ -83,3 +105,4 @@ def _discard_pending(session: Any, previous_transaction: Any) -> None:
         session.info.pop(PENDING_EVENTS, None)
         session.info.pop(PENDING_JOBS, None)
         session.info.pop(_MARKS, None)
+        session.info.pop(_WROTE, None)

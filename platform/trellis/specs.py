@@ -44,6 +44,11 @@ class ModelSpec:
     contact_field: str | None = None
     #: Record create/update/delete in the audit log and fire record events.
     audited: bool = True
+    #: ``before_save(session, obj, action)``: side effects in the same
+    #: transaction, for every insert ("created") and update ("updated").
+    before_save: Callable[[Any, Any, str], None] | None = None
+    #: ``validate(obj)`` -> ``{field: [messages]}``: rules checked on every save.
+    validate: Callable[[Any], dict[str, list[str]] | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Trellis Sales: Leads, deals and pipelines, orders, follow-ups, forecast and sales reports.
+"""Trellis Sales: leads, deals and pipelines, orders, follow-ups, forecast and reports.
 
-A skeleton for now: it installs, declares its dependencies, settings and
-migration branch, and shows an overview page and a status API.  Its features
-arrive in their own issues.
+Built so far: the data model (pipelines and stages, leads, deals with stage
+history and product lines, products, orders, follow-up tasks), the rules that
+run on every save (stage history, probabilities, won/lost, order on won,
+timeline entries, events), lead conversion, views, REST APIs and roles with
+record rules.  Assignment, reminders, the board, forecasts and reports are to
+come (see issue 3).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from marshmallow import Schema, fields, validate
 
 from trellis import hookimpl
 from trellis.overview import overview_api, overview_view
-from trellis.specs import Manifest, RoleSpec, ViewSpec
+from trellis.specs import Manifest, ModelSpec, RoleSpec, ViewSpec
 
 __version__ = "0.1.0"
 
@@ -27,6 +30,8 @@ class SalesSettings(Schema):
     lead_response_hours = fields.Integer(
         load_default=4, validate=validate.Range(min=1, max=240),
         metadata={"label": "First-response SLA for new leads (business hours)"})
+    create_order_on_won = fields.Boolean(
+        load_default=True, metadata={"label": "Create the order when a deal is won"})
 
 
 @hookimpl
@@ -40,19 +45,82 @@ def trellis_settings_schema() -> type[Schema]:
     return SalesSettings
 
 
+SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Order",
+           "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
+           "core.Tag"]
+CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product"]
+READ_ONLY = ["sales.DealStageHistory", "sales.Overview"]
+
+
+def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
+    return ([(p, r) for r in write for p in ("can_read", "can_write")]
+            + [("can_read", r) for r in read])
+
+
+@hookimpl
+def trellis_models() -> list[ModelSpec]:
+    from trellis_sales import behaviour as b
+    from trellis_sales import models as m
+
+    return [
+        ModelSpec(m.Pipeline, "pipeline", "Pipeline", searchable=("name",)),
+        ModelSpec(m.Stage, "stage", "Stage", searchable=("name",)),
+        ModelSpec(m.Lead, "lead", "Lead", owner_field="owner_id",
+                  searchable=("first_name", "last_name", "email", "company"),
+                  before_save=b.lead_before_save, validate=b.lead_validate),
+        ModelSpec(m.Deal, "deal", "Deal", owner_field="owner_id", contact_field="contact_id",
+                  searchable=("name",), before_save=b.deal_before_save,
+                  validate=b.deal_validate),
+        ModelSpec(m.DealStageHistory, "deal_stage_history", "Deal stage history",
+                  audited=False),
+        ModelSpec(m.DealLine, "deal_line", "Deal line", before_save=b.line_before_save,
+                  validate=b.line_validate),
+        ModelSpec(m.Product, "product", "Product", searchable=("sku", "name")),
+        ModelSpec(m.Order, "order", "Order", owner_field="owner_id", contact_field="contact_id",
+                  before_save=b.order_before_save, validate=b.order_validate),
+        ModelSpec(m.OrderLine, "order_line", "Order line", before_save=b.line_before_save,
+                  validate=b.line_validate),
+        ModelSpec(m.Task, "task", "Task", owner_field="owner_id", contact_field="contact_id",
+                  searchable=("subject",), before_save=b.task_before_save,
+                  validate=b.task_validate),
+    ]
+
+
 @hookimpl
 def trellis_views() -> list[ViewSpec]:
-    return [ViewSpec(overview_view("sales"), "Sales overview", icon="fa-handshake")]
+    from trellis_sales import web
+
+    return [
+        ViewSpec(web.LeadView, "Leads", icon="fa-user-plus"),
+        ViewSpec(web.DealView, "Deals", icon="fa-handshake"),
+        ViewSpec(web.TaskView, "Follow-ups", icon="fa-tasks"),
+        ViewSpec(web.OrderView, "Orders", icon="fa-shopping-cart"),
+        ViewSpec(web.ProductView, "Products", icon="fa-box"),
+        ViewSpec(web.PipelineView, "Pipelines", icon="fa-stream"),
+        ViewSpec(web.StageView),
+        ViewSpec(web.StageHistoryView),
+        ViewSpec(web.DealLineView),
+        ViewSpec(web.OrderLineView),
+        ViewSpec(overview_view("sales"), "Sales overview", icon="fa-info-circle"),
+    ]
 
 
 @hookimpl
 def trellis_apis() -> list[type]:
-    return [overview_api("sales")]
+    from trellis_sales import web
+
+    return [web.LeadApi, web.DealApi, web.DealLineApi, web.StageHistoryApi, web.TaskApi,
+            web.OrderApi, web.OrderLineApi, web.ProductApi, web.PipelineApi, web.StageApi,
+            overview_api("sales")]
 
 
 @hookimpl
 def trellis_roles() -> list[RoleSpec]:
-    return [RoleSpec("CRM User", [("can_read", "sales.Overview")])]
+    return [
+        RoleSpec("Sales Rep", _grants(SELLING, CATALOGUE + READ_ONLY), scope="own"),
+        RoleSpec("Sales Manager", _grants(SELLING + CATALOGUE, READ_ONLY), scope="team"),
+        RoleSpec("CRM User", [("can_read", "sales.Overview")]),
+    ]
 
 
 @hookimpl

@@ -1,0 +1,303 @@
+"""What happens when sales records are saved: stage history, probabilities,
+won/lost, orders, timeline entries and events.  Called by the core at flush
+time (``ModelSpec.before_save`` / ``validate``), whatever path the write took."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import object_session
+
+from trellis.context import current_actor
+from trellis.db import utcnow
+from trellis.events import queue
+from trellis.models import Activity
+from trellis.settings import get_settings
+from trellis_sales.models import (
+    LEAD_SOURCES,
+    LEAD_STATUSES,
+    TASK_KINDS,
+    Deal,
+    DealStageHistory,
+    Lead,
+    Order,
+    OrderLine,
+    Pipeline,
+    Product,
+    Stage,
+    Task,
+)
+
+PLUGIN = "sales"
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _changed(obj: Any, attr: str) -> bool:
+    return inspect(obj).attrs[attr].history.has_changes()
+
+
+def _old(obj: Any, attr: str) -> Any:
+    hist = inspect(obj).attrs[attr].history
+    return hist.deleted[0] if hist.deleted else None
+
+
+def _actor_id() -> int | None:
+    actor = current_actor()
+    return actor.user_id if actor else None
+
+
+def _ref(obj: Any, relation: str) -> Any:
+    """The id a relation points at, whether set by id or by object (not flushed yet)."""
+    related = getattr(obj, relation, None)
+    return related if related is None or isinstance(related, int) else related.id
+
+
+def _timeline(session: Any, kind: str, subject: str, contact: Any, account: Any,
+              payload: dict[str, Any]) -> None:
+    """An Activity on the customer's timeline; contact/account given as ids or objects."""
+    if contact is None and account is None:
+        return
+    contact_obj = None if contact is None or isinstance(contact, int) else contact
+    account_obj = None if account is None or isinstance(account, int) else account
+    activity = Activity(type=kind, subject=subject[:255], plugin=PLUGIN, user_id=_actor_id(),
+                        payload=payload)
+    # by object when not flushed yet (no id), by id otherwise; never both
+    if contact_obj is not None:
+        activity.contact = contact_obj
+    elif contact is not None:
+        activity.contact_id = contact
+    if account_obj is not None:
+        activity.account = account_obj
+    elif account is not None:
+        activity.account_id = account
+    session.add(activity)
+
+
+def default_pipeline(session: Any) -> Pipeline | None:
+    with session.no_autoflush:
+        return session.scalars(select(Pipeline).order_by(Pipeline.is_default.desc(),
+                                                         Pipeline.id)).first()
+
+
+# ------------------------------------------------------------------ deals
+
+
+def deal_before_save(session: Any, deal: Deal, action: str) -> None:
+    deal.currency = deal.currency or get_settings(PLUGIN)["company_currency"]
+    if deal.amount is None:
+        deal.amount = Decimal("0")
+    with session.no_autoflush:
+        if deal.stage_id is None and deal.stage is None:
+            pipeline = (session.get(Pipeline, deal.pipeline_id) if deal.pipeline_id
+                        else default_pipeline(session))
+            if pipeline is None or not pipeline.stages:
+                return  # validate() reports the missing stage
+            deal.stage = pipeline.stages[0]
+        stage = deal.stage if deal.stage is not None else session.get(Stage, deal.stage_id)
+        if stage is None:
+            return
+        if deal.pipeline_id is None and deal.pipeline is None:
+            deal.pipeline_id = stage.pipeline_id
+        stage_changed = action == "created" or _changed(deal, "stage_id") or _changed(deal,
+                                                                                      "stage")
+        probability_set = deal.probability is not None and (
+            action == "created" or _changed(deal, "probability"))
+        if stage.is_won:
+            deal.probability = 100
+        elif stage.is_lost:
+            deal.probability = 0
+        elif probability_set:
+            deal.probability_overridden = deal.probability != stage.probability
+        elif stage_changed and not deal.probability_overridden:
+            deal.probability = stage.probability
+        if deal.probability is None:
+            deal.probability = stage.probability
+        if not stage_changed:
+            return
+        now = utcnow()
+        old_stage = None
+        if action == "updated":
+            old_id = _old(deal, "stage_id")
+            old_stage = session.get(Stage, old_id) if old_id else None
+            for row in session.scalars(select(DealStageHistory).where(
+                    DealStageHistory.deal_id == deal.id, DealStageHistory.left_at.is_(None))):
+                row.left_at = now
+        session.add(DealStageHistory(deal=deal, stage_id=stage.id, entered_at=now,
+                                     user_id=_actor_id()))
+        deal.won_at = now if stage.is_won else None
+        deal.lost_at = now if stage.is_lost else None
+        if old_stage is not None and old_stage.is_lost and not stage.is_lost:
+            deal.lost_reason = None  # reopened: the old reason no longer applies
+    if action == "created":
+        _timeline(session, "deal.created", f"Deal {deal.name} opened in {stage.name}",
+                  deal.contact or deal.contact_id, deal.account or deal.account_id,
+                  {"stage": stage.name})
+    else:
+        data = {"deal_id": deal.id, "from_stage": old_stage.name if old_stage else None,
+                "to_stage": stage.name, "amount": str(deal.amount or 0),
+                "currency": deal.currency}
+        _timeline(session, "deal.stage_changed",
+                  f"Deal {deal.name}: {data['from_stage']} → {stage.name}",
+                  deal.contact or deal.contact_id, deal.account or deal.account_id, data)
+        queue(session, "deal.stage_changed", data, plugin=PLUGIN)
+    if stage.is_won:
+        queue(session, "deal.won", {"deal_id": deal.id, "amount": str(deal.amount or 0),
+                                    "currency": deal.currency}, plugin=PLUGIN)
+        if get_settings(PLUGIN)["create_order_on_won"]:
+            _order_from_deal(session, deal)
+    elif stage.is_lost:
+        queue(session, "deal.lost", {"deal_id": deal.id, "reason": deal.lost_reason},
+              plugin=PLUGIN)
+
+
+def _order_from_deal(session: Any, deal: Deal) -> None:
+    with session.no_autoflush:
+        if deal.id is not None and session.scalar(
+                select(func.count()).select_from(Order).where(Order.deal_id == deal.id)):
+            return  # won before, reopened, won again: one order
+        order = Order(contact=deal.contact, contact_id=deal.contact_id, account=deal.account,
+                      account_id=deal.account_id, deal=deal, owner_id=deal.owner_id,
+                      currency=deal.currency)
+        for line in deal.lines:
+            order.lines.append(OrderLine(product_id=line.product_id, quantity=line.quantity,
+                                         unit_price=line.unit_price, total=line.total))
+        if not deal.lines:
+            order.total = deal.amount or Decimal("0")
+    session.add(order)
+
+
+def deal_validate(deal: Deal) -> dict[str, list[str]]:
+    session = object_session(deal)
+    errors: dict[str, list[str]] = {}
+    if deal.amount is not None and Decimal(deal.amount) < 0:
+        errors["amount"] = ["Must not be negative."]
+    if deal.probability is not None and not 0 <= deal.probability <= 100:
+        errors["probability"] = ["Must be between 0 and 100."]
+    if deal.currency and not CURRENCY.match(deal.currency):
+        errors["currency"] = ["Use an ISO 4217 code, e.g. EUR."]
+    with session.no_autoflush:
+        stage = deal.stage if deal.stage is not None else (
+            session.get(Stage, deal.stage_id) if deal.stage_id else None)
+        if stage is None:
+            errors["stage_id"] = ["Choose a stage: the pipeline has none."]
+            return errors
+        pipeline_id = deal.pipeline.id if deal.pipeline is not None else deal.pipeline_id
+        if pipeline_id != stage.pipeline_id:
+            pipeline = session.get(Pipeline, pipeline_id)
+            errors["stage_id"] = [f"Stage {stage.name!r} belongs to pipeline "
+                                  f"{stage.pipeline.name!r}, not "
+                                  f"{pipeline.name if pipeline else pipeline_id!r}."]
+        if stage.is_lost and not (deal.lost_reason or "").strip():
+            errors["lost_reason"] = ["Required when a deal is marked lost."]
+    return errors
+
+
+# ------------------------------------------------------------------ leads
+
+
+def lead_before_save(session: Any, lead: Lead, action: str) -> None:
+    lead.status = lead.status or "new"
+    lead.source = lead.source or "manual"
+    if lead.email:
+        lead.email = lead.email.strip()
+    if _changed(lead, "status") and lead.status == "qualified":
+        queue(session, "lead.qualified", {"lead_id": lead.id}, plugin=PLUGIN)
+
+
+def lead_validate(lead: Lead) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if lead.status not in LEAD_STATUSES:
+        errors["status"] = [f"Must be one of: {', '.join(LEAD_STATUSES)}."]
+    if lead.source not in LEAD_SOURCES:
+        errors["source"] = [f"Must be one of: {', '.join(LEAD_SOURCES)}."]
+    if lead.email and not EMAIL.match(lead.email):
+        errors["email"] = ["Not a valid e-mail address."]
+    if lead.country and not COUNTRY.match(lead.country):
+        errors["country"] = ["Use a two-letter ISO country code, e.g. DE."]
+    if not (lead.last_name or "").strip():
+        errors["last_name"] = ["Must not be empty."]
+    return errors
+
+
+# ------------------------------------------------------------------ orders, lines, tasks
+
+
+def line_before_save(session: Any, line: Any, action: str) -> None:
+    if line.quantity is None:
+        line.quantity = 1
+    with session.no_autoflush:
+        if line.unit_price is None and line.product_id is not None:
+            product = line.product or session.get(Product, line.product_id)
+            line.unit_price = product.price if product else Decimal("0")
+        line.total = (Decimal(line.quantity or 0) * Decimal(line.unit_price or 0)).quantize(
+            Decimal("0.01"))
+        order = getattr(line, "order", None)
+        if order is None and getattr(line, "order_id", None):
+            order = session.get(Order, line.order_id)
+        if order is not None:
+            order.total = sum((Decimal(l.total or 0) for l in order.lines if l is not line),
+                              Decimal("0")) + line.total
+
+
+def line_validate(line: Any) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if line.quantity is not None and line.quantity <= 0:
+        errors["quantity"] = ["Must be at least 1."]
+    if line.unit_price is not None and Decimal(line.unit_price) < 0:
+        errors["unit_price"] = ["Must not be negative."]
+    return errors
+
+
+def order_before_save(session: Any, order: Order, action: str) -> None:
+    order.currency = order.currency or get_settings(PLUGIN)["company_currency"]
+    if order.total is None:
+        order.total = Decimal("0")
+    if action != "created":
+        return
+    if order.lines:
+        order.total = sum((Decimal(l.total or 0) for l in order.lines), Decimal("0"))
+    _timeline(session, "order.placed", f"Order of {order.total} {order.currency}",
+              order.contact or order.contact_id, order.account or order.account_id,
+              {"total": str(order.total), "currency": order.currency})
+    queue(session, "order.placed", {"contact_id": _ref(order, "contact_id"),
+                                    "account_id": _ref(order, "account_id"),
+                                    "total": str(order.total), "currency": order.currency},
+          plugin=PLUGIN)
+
+
+def order_validate(order: Order) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if order.total is not None and Decimal(order.total) < 0:
+        errors["total"] = ["Must not be negative."]
+    if order.currency and not CURRENCY.match(order.currency):
+        errors["currency"] = ["Use an ISO 4217 code, e.g. EUR."]
+    if order.contact_id is None and order.account_id is None:
+        errors["contact_id"] = ["An order needs a contact or an account."]
+    return errors
+
+
+def task_before_save(session: Any, task: Task, action: str) -> None:
+    task.kind = task.kind or "todo"
+    if task.done_at is not None and (action == "created" or _changed(task, "done_at")) \
+            and _old(task, "done_at") is None:
+        with session.no_autoflush:
+            deal = task.deal if task.deal_id else None
+        contact_id = task.contact_id or (deal.contact_id if deal else None)
+        account_id = deal.account_id if deal else None
+        _timeline(session, "task.done", f"{task.kind.title()} done: {task.subject}",
+                  contact_id, account_id, {"task_id": task.id, "kind": task.kind})
+        queue(session, "task.done", {"task_id": task.id}, plugin=PLUGIN)
+
+
+def task_validate(task: Task) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if task.kind not in TASK_KINDS:
+        errors["kind"] = [f"Must be one of: {', '.join(TASK_KINDS)}."]
+    if not (task.lead_id or task.contact_id or task.deal_id):
+        errors["deal_id"] = ["Link the task to a lead, a contact or a deal."]
+    return errors

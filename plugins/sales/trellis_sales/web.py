@@ -1,0 +1,215 @@
+"""Admin views and REST APIs of the sales plugin."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from flask import request
+from flask_appbuilder.api import expose, safe
+from flask_appbuilder.security.decorators import permission_name, protect
+
+from trellis.api import API_PERMISSIONS, TrellisModelApi
+from trellis.datamodel import TrellisSQLAInterface
+from trellis.db import db
+from trellis.validation import RecordInvalid
+from trellis.views import TrellisModelView
+from trellis_sales.conversion import convert_lead
+from trellis_sales.models import (
+    Deal,
+    DealLine,
+    DealStageHistory,
+    Lead,
+    Order,
+    OrderLine,
+    Pipeline,
+    Product,
+    Stage,
+    Task,
+)
+
+# ------------------------------------------------------------------ views
+
+
+class StageView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Stage)
+    list_columns = ["pipeline", "position", "name", "probability", "is_won", "is_lost"]
+    add_columns = edit_columns = list_columns
+    base_order = ("position", "asc")
+
+
+class PipelineView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Pipeline)
+    list_columns = add_columns = edit_columns = ["name", "is_default"]
+    related_views = [StageView]
+
+
+class StageHistoryView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(DealStageHistory)
+    base_permissions = ["can_read"]
+    list_columns = ["stage", "entered_at", "left_at", "user_id"]
+    base_order = ("entered_at", "asc")
+
+
+class DealLineView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(DealLine)
+    list_columns = ["product", "quantity", "unit_price", "total"]
+    add_columns = edit_columns = ["deal", "product", "quantity", "unit_price"]
+
+
+class DealView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Deal)
+    list_columns = ["name", "account", "stage", "amount", "currency", "probability",
+                    "expected_close", "owner"]
+    search_columns = ["name", "account", "contact", "pipeline", "stage", "owner",
+                      "expected_close", "amount"]
+    add_columns = edit_columns = ["name", "account", "contact", "pipeline", "stage", "amount",
+                                  "currency", "probability", "expected_close", "owner",
+                                  "lost_reason"]
+    show_columns = add_columns + ["won_at", "lost_at", "created_on"]
+    related_views = [DealLineView, StageHistoryView]
+
+
+class LeadView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Lead)
+    list_columns = ["first_name", "last_name", "company", "email", "source", "status",
+                    "score", "owner", "created_on"]
+    search_columns = ["first_name", "last_name", "company", "email", "source", "status",
+                      "owner", "country", "industry"]
+    add_columns = edit_columns = ["first_name", "last_name", "email", "phone", "company",
+                                  "title", "industry", "country", "source", "status", "owner"]
+    base_order = ("created_on", "desc")
+
+
+class ProductView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Product)
+    list_columns = add_columns = edit_columns = ["sku", "name", "price", "currency", "active"]
+
+
+class OrderLineView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(OrderLine)
+    list_columns = ["product", "quantity", "unit_price", "total"]
+    add_columns = edit_columns = ["order", "product", "quantity", "unit_price"]
+
+
+class OrderView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Order)
+    list_columns = ["id", "ordered_at", "contact", "account", "total", "currency", "deal"]
+    add_columns = edit_columns = ["contact", "account", "ordered_at", "currency", "total"]
+    base_order = ("ordered_at", "desc")
+    related_views = [OrderLineView]
+
+
+class TaskView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Task)
+    list_columns = ["kind", "subject", "due_at", "done_at", "owner", "deal", "contact", "lead"]
+    add_columns = edit_columns = ["kind", "subject", "notes", "due_at", "done_at", "owner",
+                                  "deal", "contact", "lead"]
+    base_order = ("due_at", "asc")
+
+
+# ------------------------------------------------------------------ APIs
+
+
+def _api(model: type, name: str, columns: list[str], read_only: list[str] = (),
+         search: list[str] = (), **extra) -> type[TrellisModelApi]:
+    return type(f"{model.__name__}Api", (TrellisModelApi,), {
+        "resource_name": name,
+        "datamodel": TrellisSQLAInterface(model),
+        "list_columns": ["id", *columns, *read_only],
+        "show_columns": ["id", *columns, *read_only],
+        "add_columns": columns,
+        "edit_columns": columns,
+        "search_columns": list(search) or columns,
+        "order_columns": ["id", *columns],
+        "openapi_spec_tag": f"Sales: {model.__name__}s",
+        **extra,
+    })
+
+
+PipelineApi = _api(Pipeline, "pipeline", ["name", "is_default"])
+StageApi = _api(Stage, "stage", ["pipeline_id", "name", "position", "probability", "is_won",
+                                 "is_lost"])
+DealApi = _api(Deal, "deal", ["name", "account_id", "contact_id", "pipeline_id", "stage_id",
+                              "amount", "currency", "probability", "expected_close",
+                              "owner_id", "lost_reason"],
+               read_only=["won_at", "lost_at", "created_on", "probability_overridden"],
+               search=["name", "account_id", "contact_id", "pipeline_id", "stage_id",
+                       "owner_id", "expected_close", "amount", "won_at", "lost_at"],
+               optional_columns=["pipeline_id", "stage_id", "currency", "probability"])
+DealLineApi = _api(DealLine, "deal_line", ["deal_id", "product_id", "quantity", "unit_price"],
+                   read_only=["total"], optional_columns=["quantity", "unit_price"])
+StageHistoryApi = _api(DealStageHistory, "deal_stage_history",
+                       ["deal_id", "stage_id", "entered_at", "left_at", "user_id"],
+                       include_route_methods={"get_list", "get", "info"},
+                       class_permission_name="sales.DealStageHistory")
+ProductApi = _api(Product, "product", ["sku", "name", "price", "currency", "active"])
+OrderApi = _api(Order, "order", ["contact_id", "account_id", "deal_id", "owner_id",
+                                 "ordered_at", "currency", "total"],
+                optional_columns=["currency", "total"])
+OrderLineApi = _api(OrderLine, "order_line", ["order_id", "product_id", "quantity",
+                                              "unit_price"], read_only=["total"],
+                    optional_columns=["quantity", "unit_price"])
+TaskApi = _api(Task, "task", ["kind", "subject", "notes", "due_at", "done_at", "owner_id",
+                              "lead_id", "contact_id", "deal_id"])
+
+
+class LeadApi(_api(Lead, "lead", ["first_name", "last_name", "email", "phone", "company",
+                                  "title", "industry", "country", "source", "status",
+                                  "owner_id"], read_only=["score", "created_on",
+                                                          "converted_contact_id",
+                                                          "converted_deal_id"])):
+    method_permission_name = {**API_PERMISSIONS, "convert": "write"}
+
+    @expose("/<int:pk>/convert", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("convert")
+    def convert(self, pk: int):
+        """Convert a lead into contact + account + deal (matching existing ones).
+        ---
+        post:
+          parameters:
+          - in: path
+            name: pk
+            schema: {type: integer}
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    deal_name: {type: string}
+                    amount: {type: number}
+                    pipeline_id: {type: integer}
+                    create_deal: {type: boolean}
+          responses:
+            200:
+              description: The contact, account and deal ids
+            400:
+              $ref: '#/components/responses/400'
+            404:
+              $ref: '#/components/responses/404'
+        """
+        lead = self.datamodel.get(pk, self._base_filters)
+        if lead is None:
+            return self.response_404()
+        body = request.get_json(silent=True) or {}
+        if not isinstance(body, dict):
+            return self.response_400(message="the body must be a JSON object")
+        try:
+            amount = Decimal(str(body["amount"])) if body.get("amount") is not None else None
+        except (InvalidOperation, ValueError):
+            return self.response_400(message={"amount": ["Not a valid number."]})
+        try:
+            result = convert_lead(lead, create_deal=bool(body.get("create_deal", True)),
+                                  deal_name=body.get("deal_name"), amount=amount,
+                                  pipeline_id=body.get("pipeline_id"))
+            db.session.commit()
+        except RecordInvalid as exc:
+            db.session.rollback()
+            return self.response_400(message=exc.messages)
+        return self.response(200, contact_id=result.contact.id,
+                             account_id=result.account.id if result.account else None,
+                             deal_id=result.deal.id if result.deal else None,
+                             contact_created=result.contact_created,
+                             account_created=result.account_created)

@@ -82,6 +82,7 @@ def test_demo_fills_the_database_once(cli):
     first = cli("demo", "--contacts", "30")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("Demo data: 12 accounts, 30 contacts, ")
+    assert first.stdout.strip().endswith("8 products, 40 leads, 30 deals")
     assert "already present" in cli("demo").stdout
 
 
@@ -100,10 +101,11 @@ def test_settings_form_shows_field_errors_and_saves_valid_input(trellis_app_fact
     assert 'value="euro"' in html  # what the admin typed is kept for correction
     response = client.post("/settings/sales", data={
         "csrf_token": token, "company_currency": "GBP", "stale_deal_days": "21",
-        "lead_response_hours": "8"}, follow_redirects=True)
+        "lead_response_hours": "8"}, follow_redirects=True)  # checkbox unticked: False
     assert "Settings saved." in response.get_data(as_text=True)
     with app.app_context():
         from trellis.settings import get_settings
 
         assert get_settings("sales") == {"company_currency": "GBP", "stale_deal_days": 21,
-                                         "lead_response_hours": 8}
+                                         "lead_response_hours": 8,
+                                         "create_order_on_won": False}

@@ -124,5 +124,12 @@ def trellis_roles() -> list[RoleSpec]:
 
 
 @hookimpl
+def trellis_demo_data(session, rng, contact_ids) -> dict[str, int]:
+    from trellis_sales.demo import load
+
+    return load(session, rng, contact_ids)
+
+
+@hookimpl
 def trellis_migrations() -> str:
     return str(Path(__file__).parent / "migrations" / "versions")

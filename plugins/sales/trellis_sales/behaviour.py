@@ -155,17 +155,33 @@ def deal_before_save(session: Any, deal: Deal, action: str) -> None:
               plugin=PLUGIN)
 
 
+def _points(obj: Any, relation: str) -> bool:
+    """Whether ``obj.relation`` is set, by object or by id."""
+    return getattr(obj, relation) is not None or getattr(obj, f"{relation}_id") is not None
+
+
+def _copy_ref(source: Any, target: Any, relation: str) -> None:
+    """Point ``target.relation`` where ``source.relation`` points: by object while
+    it may not be flushed yet, else by id (never both: a None object wins at flush)."""
+    if getattr(source, relation) is not None:
+        setattr(target, relation, getattr(source, relation))
+    elif getattr(source, f"{relation}_id") is not None:
+        setattr(target, f"{relation}_id", getattr(source, f"{relation}_id"))
+
+
 def _order_from_deal(session: Any, deal: Deal) -> None:
     with session.no_autoflush:
         if deal.id is not None and session.scalar(
                 select(func.count()).select_from(Order).where(Order.deal_id == deal.id)):
             return  # won before, reopened, won again: one order
-        order = Order(contact=deal.contact, contact_id=deal.contact_id, account=deal.account,
-                      account_id=deal.account_id, deal=deal, owner_id=deal.owner_id,
-                      currency=deal.currency)
+        order = Order(deal=deal, owner_id=deal.owner_id, currency=deal.currency)
+        _copy_ref(deal, order, "contact")
+        _copy_ref(deal, order, "account")
         for line in deal.lines:
-            order.lines.append(OrderLine(product_id=line.product_id, quantity=line.quantity,
-                                         unit_price=line.unit_price, total=line.total))
+            copy = OrderLine(quantity=line.quantity, unit_price=line.unit_price,
+                             total=line.total)
+            _copy_ref(line, copy, "product")
+            order.lines.append(copy)
         if not deal.lines:
             order.total = deal.amount or Decimal("0")
     session.add(order)
@@ -276,7 +292,8 @@ def order_validate(order: Order) -> dict[str, list[str]]:
         errors["total"] = ["Must not be negative."]
     if order.currency and not CURRENCY.match(order.currency):
         errors["currency"] = ["Use an ISO 4217 code, e.g. EUR."]
-    if order.contact_id is None and order.account_id is None:
+    if all(v is None for v in (order.contact_id, order.contact, order.account_id,
+                               order.account)):
         errors["contact_id"] = ["An order needs a contact or an account."]
     return errors
 
@@ -286,9 +303,10 @@ def task_before_save(session: Any, task: Task, action: str) -> None:
     if task.done_at is not None and (action == "created" or _changed(task, "done_at")) \
             and _old(task, "done_at") is None:
         with session.no_autoflush:
-            deal = task.deal if task.deal_id else None
-        contact_id = task.contact_id or (deal.contact_id if deal else None)
-        account_id = deal.account_id if deal else None
+            deal = task.deal
+        contact_id = task.contact or task.contact_id or (
+            (deal.contact or deal.contact_id) if deal else None)
+        account_id = (deal.account or deal.account_id) if deal else None
         _timeline(session, "task.done", f"{task.kind.title()} done: {task.subject}",
                   contact_id, account_id, {"task_id": task.id, "kind": task.kind})
         queue(session, "task.done", {"task_id": task.id}, plugin=PLUGIN)
@@ -298,6 +316,6 @@ def task_validate(task: Task) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if task.kind not in TASK_KINDS:
         errors["kind"] = [f"Must be one of: {', '.join(TASK_KINDS)}."]
-    if not (task.lead_id or task.contact_id or task.deal_id):
+    if not any(_points(task, r) for r in ("lead", "contact", "deal")):
         errors["deal_id"] = ["Link the task to a lead, a contact or a deal."]
     return errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, has_request_context, request
+from flask import current_app
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import func, select
 
@@ -45,8 +45,6 @@ class TrellisSQLAInterface(SQLAInterface):
 
         try:
             write()
-        except RecordInvalid as exc:
+        except RecordInvalid:
             self.session.rollback()
-            if has_request_context() and not request.path.startswith("/api/"):
-                flash(str(exc), "danger")  # the web form shows what is wrong
             raise

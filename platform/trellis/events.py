@@ -156,10 +156,14 @@ def occurred(evt: Event) -> datetime:
     return datetime.fromisoformat(evt.occurred_at)
 
 
-def queue(session: Any, name: str, data: dict[str, Any] | None = None, *,
-          plugin: str | None = None) -> Event:
+def queue(session: Any, name: str, data: Any = None, *, plugin: str | None = None) -> Event:
     """Queue the named event from inside a flush hook (``ModelSpec.before_save``),
-    where :func:`emit` cannot flush; it fires after the commit like any other."""
-    evt = Event(name=name, data=dict(data or {}), plugin=plugin, actor_id=_actor_id())
+    where :func:`emit` cannot flush; it fires after the commit like any other.
+
+    ``data`` may be a function: it is called at dispatch time, after the commit,
+    when new records have their ids (``lambda: {"deal_id": deal.id}``).
+    """
+    evt = Event(name=name, data=data if callable(data) else dict(data or {}), plugin=plugin,
+                actor_id=_actor_id())
     session.info.setdefault(PENDING_EVENTS, []).append(evt)
     return evt

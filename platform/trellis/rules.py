@@ -82,25 +82,62 @@ def visible_owner_ids() -> list[int] | None:
     return ids
 
 
-def owner_field(model: type) -> str | None:
+def _spec(model: type) -> Any:
     entry = current_app.extensions["trellis"].registry.for_class(model)
-    return entry.spec.owner_field if entry else None
+    return entry.spec if entry else None
+
+
+def owner_field(model: type) -> str | None:
+    spec = _spec(model)
+    return spec.owner_field if spec else None
+
+
+def parent_of(model: type) -> tuple[str, type] | None:
+    spec = _spec(model)
+    return spec.parent if spec and not spec.owner_field else None
+
+
+def is_ruled(model: type) -> bool:
+    """Whether record rules apply to the model (it has an owner or a ruled parent)."""
+    parent = parent_of(model)
+    return bool(owner_field(model) or (parent and is_ruled(parent[1])))
+
+
+def visible_ids(model: type) -> Any:
+    """A subquery of the ids of ``model`` the user may see (``None``: all)."""
+    if not is_ruled(model) or visible_owner_ids() is None:
+        return None
+    key = model.__mapper__.primary_key[0]
+    return restrict(select(key), model).scalar_subquery()
 
 
 def may_see(item: Any) -> bool:
     """Whether the current user may see this record under its model's rule."""
-    field = owner_field(type(item))
-    ids = visible_owner_ids() if field else None
-    return ids is None or getattr(item, field) in ids
+    model = type(item)
+    field = owner_field(model)
+    if field:
+        ids = visible_owner_ids()
+        return ids is None or getattr(item, field) in ids
+    parent = parent_of(model)
+    if parent and is_ruled(parent[1]) and visible_owner_ids() is not None:
+        parent_id = getattr(item, parent[0])
+        record = db.session.get(parent[1], parent_id) if parent_id is not None else None
+        return record is not None and may_see(record)
+    return True
 
 
 def restrict(stmt: Any, model: type) -> Any:
     """Apply the current user's record rule to a ``select()`` over ``model``."""
-    field = owner_field(model)
-    ids = visible_owner_ids() if field else None
-    if field is None or ids is None:
+    ids = visible_owner_ids()
+    if ids is None:
         return stmt
-    return stmt.where(getattr(model, field).in_(ids))
+    field = owner_field(model)
+    if field:
+        return stmt.where(getattr(model, field).in_(ids))
+    parent = parent_of(model)
+    if parent and is_ruled(parent[1]):
+        return stmt.where(getattr(model, parent[0]).in_(visible_ids(parent[1])))
+    return stmt
 
 
 class OwnerRuleFilter(BaseFilter):
@@ -115,10 +152,27 @@ class OwnerRuleFilter(BaseFilter):
         return query.filter(getattr(self.model, self.column_name).in_(ids))
 
 
+class ParentRuleFilter(BaseFilter):
+    """FAB base filter: only rows whose parent the user may see."""
+
+    name = "Record rule (parent)"
+
+    def apply(self, query: Any, parent: Any) -> Any:
+        ids = visible_ids(parent)
+        if ids is None:
+            return query
+        return query.filter(getattr(self.model, self.column_name).in_(ids))
+
+
 def rule_filters(model: type) -> list[list[Any]]:
-    """``base_filters`` entries enforcing the rule on ``model`` (none if unowned)."""
+    """``base_filters`` entries enforcing the rule on ``model`` (none if unruled)."""
     field = owner_field(model)
-    return [[field, OwnerRuleFilter, None]] if field else []
+    if field:
+        return [[field, OwnerRuleFilter, None]]
+    parent = parent_of(model)
+    if parent and is_ruled(parent[1]):
+        return [[parent[0], ParentRuleFilter, parent[1]]]
+    return []
 
 
 def check_owner(value: Any) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -56,6 +57,8 @@ def dispatch(events: list[Any], jobs: list[Any]) -> None:
         for job in jobs:
             ext.jobs.dispatch(*job)
         for evt in events:
+            if callable(evt.data):  # queued with data to compute after the commit
+                evt = replace(evt, data=dict(evt.data()))
             ext.events.dispatch(evt)
     finally:
         _depth.reset(token)

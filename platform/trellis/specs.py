@@ -42,10 +42,14 @@ class ModelSpec:
     owner_field: str | None = None
     #: Column holding the contact id, for personal-data export.
     contact_field: str | None = None
+    #: ``(foreign-key column, parent model)`` for records without an owner of
+    #: their own (order lines, stage history): they follow the parent's record rule.
+    parent: tuple[str, type] | None = None
     #: Record create/update/delete in the audit log and fire record events.
     audited: bool = True
     #: ``before_save(session, obj, action)``: side effects in the same
-    #: transaction, for every insert ("created") and update ("updated").
+    #: transaction, for every insert ("created"), update ("updated") and
+    #: delete ("deleted").
     before_save: Callable[[Any, Any, str], None] | None = None
     #: ``validate(obj)`` -> ``{field: [messages]}``: rules checked on every save.
     validate: Callable[[Any], dict[str, list[str]] | None] | None = None

@@ -6,7 +6,8 @@ fields) — and ``validate(obj)`` returning ``{field: [messages]}``.  Both run
 for every insert and update of the model made through ``db.session`` (web
 form, REST API, job, import), only while the owning plugin is enabled.  Field
 errors abort the flush with :class:`RecordInvalid`; the REST API answers 400
-with them and nothing is written.
+with them, a web form shows them, and nothing is written.  ``before_save`` is
+also called with ``"deleted"`` for deletions.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def _before_flush(session: Any, flush_context: Any, instances: Any) -> None:
     if ext is None:
         return
     errors: dict[str, list[str]] = {}
+    for obj in list(session.deleted):
+        entry = ext.registry.for_class(type(obj))
+        if entry is not None and entry.spec.before_save is not None \
+                and ext.is_enabled(entry.plugin):
+            entry.spec.before_save(session, obj, "deleted")
     done: set[int] = set()
     while True:  # a before_save may add records (an order for a won deal): run theirs too
         todo = [("created", o) for o in session.new if id(o) not in done] + [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, redirect, request
+from flask import abort, current_app, flash, redirect, request
 from flask_appbuilder import ModelView, expose
 
 from trellis import rules
@@ -53,6 +53,24 @@ class TrellisModelView(ModelView):
 
     def pre_add(self, item: Any) -> None:
         rules.default_owner(item)
+        self._check_rules(item)
+
+    def pre_update(self, item: Any) -> None:
+        self._check_rules(item)
+
+    def _check_rules(self, item: Any) -> None:
+        """Run the model's rules before FAB saves, so a broken rule is shown once,
+        as FAB shows any ``pre_add``/``pre_update`` error, and nothing is saved."""
+        from trellis.db import db
+        from trellis.validation import RecordInvalid
+
+        try:
+            with db.session.no_autoflush:
+                db.session.add(item)
+            db.session.flush()
+        except RecordInvalid:
+            db.session.rollback()
+            raise
 
     def get_action_permission_name(self, name: str) -> str:
         """An action needs ``can_write`` on the resource unless mapped otherwise."""
@@ -62,7 +80,9 @@ class TrellisModelView(ModelView):
     @expose("/action_post", methods=["POST"])
     def action_post(self) -> Any:
         """FAB's bulk action, minus the records the user's rule hides."""
-        name = request.form["action"]
+        name = request.form.get("action", "")
+        if name not in self.actions:
+            abort(404)
         if not self.appbuilder.sm.has_access(self.get_action_permission_name(name),
                                              self.class_permission_name):
             flash("Access is denied.", "danger")

@@ -255,3 +255,102 @@ def test_completing_a_task_lands_on_the_timeline(sales):
             Activity.contact_id == contact)).all()
     assert kinds == ["task.done"]
     assert "task.done" in capture.names()
+
+
+def test_lines_and_history_follow_their_deals_record_rule(sales):
+    app, client, headers, ids, _ = sales
+    admin = headers["admin"]
+    product = client.post("/api/v1/product/", headers=admin, json={
+        "sku": "P-1", "name": "Thing", "price": "5"}).get_json()["id"]
+    theirs = client.post("/api/v1/deal/", headers=headers["rep2"], json={"name": "Theirs"})
+    theirs_id = theirs.get_json()["id"]
+    line = client.post("/api/v1/deal_line/", headers=headers["rep2"],
+                       json={"deal_id": theirs_id, "product_id": product, "quantity": 2})
+    assert line.status_code == 201, line.get_json()
+    rep = headers["rep"]
+    assert client.get("/api/v1/deal_line/", headers=rep).get_json()["count"] == 0
+    assert client.get(f"/api/v1/deal_line/{line.get_json()['id']}", headers=rep).status_code == 404
+    assert client.delete(f"/api/v1/deal_line/{line.get_json()['id']}",
+                         headers=rep).status_code == 404
+    assert client.get("/api/v1/deal_stage_history/", headers=rep).get_json()["count"] == 0
+    refused = client.post("/api/v1/deal_line/", headers=rep,
+                          json={"deal_id": theirs_id, "product_id": product})
+    assert refused.get_json()["message"] == {"deal_id": [f"No deal with id {theirs_id}."]}
+    assert client.get("/api/v1/deal_line/", headers=headers["rep2"]).get_json()["count"] == 1
+    assert client.get("/api/v1/deal_line/", headers=headers["boss"]).get_json()["count"] == 1
+
+
+def test_conversion_never_matches_another_reps_customer(sales):
+    app, client, headers, ids, _ = sales
+    theirs = client.post("/api/v1/contact/", headers=headers["rep2"], json={
+        "first_name": "Kept", "last_name": "Private", "email": "kept@private.example"})
+    lead = client.post("/api/v1/lead/", headers=headers["rep"], json={
+        "last_name": "Private", "email": "KEPT@private.example"}).get_json()["id"]
+    body = client.post(f"/api/v1/lead/{lead}/convert", headers=headers["rep"],
+                       json={"create_deal": False}).get_json()
+    assert body["contact_created"] is True
+    assert body["contact_id"] != theirs.get_json()["id"]
+
+
+def test_event_data_has_the_ids_of_records_created_in_the_same_save(sales):
+    app, client, headers, ids, capture = sales
+    rep = headers["rep"]
+    with app.app_context():
+        nina = db.session.scalars(select(Contact.id)).first()
+    contact = client.post("/api/v1/contact/", headers=rep, json={
+        "first_name": "Won", "last_name": "Directly"}).get_json()["id"]
+    won = stages(client, rep)["Won"]["id"]
+    deal = client.post("/api/v1/deal/", headers=rep, json={
+        "name": "Instant", "stage_id": won, "contact_id": contact, "amount": "300"})
+    deal_id = deal.get_json()["id"]
+    events = {e.name: e.data for e in capture.events}
+    assert events["deal.won"] == {"deal_id": deal_id, "amount": "300.00", "currency": "EUR"}
+    order = events["order.placed"]
+    assert order["deal_id"] == deal_id and order["contact_id"] == contact
+    assert order["total"] == "300.00" and isinstance(order["order_id"], int)
+    assert nina != contact
+
+
+def test_a_won_deal_without_a_customer_creates_no_order(sales):
+    app, client, headers, ids, _ = sales
+    rep = headers["rep"]
+    response = client.post("/api/v1/deal/", headers=rep, json={
+        "name": "Nobody's", "stage_id": stages(client, rep)["Won"]["id"]})
+    assert response.status_code == 201, response.get_json()
+    assert client.get("/api/v1/order/", headers=rep).get_json()["count"] == 0
+
+
+def test_deleting_an_order_line_recomputes_the_total(sales):
+    app, client, headers, ids, _ = sales
+    admin = headers["admin"]
+    product = client.post("/api/v1/product/", headers=admin, json={
+        "sku": "P-2", "name": "Thing", "price": "10"}).get_json()["id"]
+    with app.app_context():
+        contact = db.session.scalars(select(Contact.id)).first()
+    order = client.post("/api/v1/order/", headers=admin,
+                        json={"contact_id": contact}).get_json()["id"]
+    first = client.post("/api/v1/order_line/", headers=admin, json={
+        "order_id": order, "product_id": product, "quantity": 2}).get_json()["id"]
+    client.post("/api/v1/order_line/", headers=admin, json={
+        "order_id": order, "product_id": product, "quantity": 1})
+    assert client.delete(f"/api/v1/order_line/{first}", headers=admin).status_code == 200
+    total = client.get(f"/api/v1/order/{order}", headers=admin).get_json()["result"]["total"]
+    assert Decimal(str(total)) == Decimal("10.00")
+
+
+def test_web_form_shows_a_broken_rule_once_and_saves_nothing(sales, web_login):
+    from trellis.testing import csrf_token
+
+    app, client, headers, ids, _ = sales
+    browser = app.test_client()
+    web_login(browser, "rep", "pw-123456")
+    form = browser.get("/dealview/add").get_data(as_text=True)
+    lost = stages(client, headers["rep"])["Lost"]["id"]
+    response = browser.post("/dealview/add", data={
+        "csrf_token": csrf_token(form), "name": "Form deal", "pipeline": "1",
+        "stage": str(lost), "amount": "10", "currency": "EUR", "probability": "0"},
+        follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert page.count("lost_reason: Required when a deal is marked lost.") == 1
+    assert "Database" not in page
+    assert client.get("/api/v1/deal/", headers=headers["rep"]).get_json()["count"] == 0

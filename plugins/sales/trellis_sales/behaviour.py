@@ -51,12 +51,6 @@ def _actor_id() -> int | None:
     return actor.user_id if actor else None
 
 
-def _ref(obj: Any, relation: str) -> Any:
-    """The id a relation points at, whether set by id or by object (not flushed yet)."""
-    related = getattr(obj, relation, None)
-    return related if related is None or isinstance(related, int) else related.id
-
-
 def _timeline(session: Any, kind: str, subject: str, contact: Any, account: Any,
               payload: dict[str, Any]) -> None:
     """An Activity on the customer's timeline; contact/account given as ids or objects."""
@@ -88,6 +82,8 @@ def default_pipeline(session: Any) -> Pipeline | None:
 
 
 def deal_before_save(session: Any, deal: Deal, action: str) -> None:
+    if action == "deleted":
+        return
     deal.currency = deal.currency or get_settings(PLUGIN)["company_currency"]
     if deal.amount is None:
         deal.amount = Decimal("0")
@@ -146,12 +142,13 @@ def deal_before_save(session: Any, deal: Deal, action: str) -> None:
                   deal.contact or deal.contact_id, deal.account or deal.account_id, data)
         queue(session, "deal.stage_changed", data, plugin=PLUGIN)
     if stage.is_won:
-        queue(session, "deal.won", {"deal_id": deal.id, "amount": str(deal.amount or 0),
-                                    "currency": deal.currency}, plugin=PLUGIN)
-        if get_settings(PLUGIN)["create_order_on_won"]:
+        queue(session, "deal.won", lambda: {"deal_id": deal.id, "amount": str(deal.amount),
+                                            "currency": deal.currency}, plugin=PLUGIN)
+        if get_settings(PLUGIN)["create_order_on_won"] and (
+                _points(deal, "contact") or _points(deal, "account")):
             _order_from_deal(session, deal)
     elif stage.is_lost:
-        queue(session, "deal.lost", {"deal_id": deal.id, "reason": deal.lost_reason},
+        queue(session, "deal.lost", lambda: {"deal_id": deal.id, "reason": deal.lost_reason},
               plugin=PLUGIN)
 
 
@@ -217,12 +214,14 @@ def deal_validate(deal: Deal) -> dict[str, list[str]]:
 
 
 def lead_before_save(session: Any, lead: Lead, action: str) -> None:
+    if action == "deleted":
+        return
     lead.status = lead.status or "new"
     lead.source = lead.source or "manual"
     if lead.email:
         lead.email = lead.email.strip()
     if _changed(lead, "status") and lead.status == "qualified":
-        queue(session, "lead.qualified", {"lead_id": lead.id}, plugin=PLUGIN)
+        queue(session, "lead.qualified", lambda: {"lead_id": lead.id}, plugin=PLUGIN)
 
 
 def lead_validate(lead: Lead) -> dict[str, list[str]]:
@@ -244,6 +243,12 @@ def lead_validate(lead: Lead) -> dict[str, list[str]]:
 
 
 def line_before_save(session: Any, line: Any, action: str) -> None:
+    if action == "deleted":
+        order = getattr(line, "order", None)
+        if order is not None:
+            order.total = sum((Decimal(l.total or 0) for l in order.lines if l is not line),
+                              Decimal("0"))
+        return
     if line.quantity is None:
         line.quantity = 1
     with session.no_autoflush:
@@ -270,6 +275,8 @@ def line_validate(line: Any) -> dict[str, list[str]]:
 
 
 def order_before_save(session: Any, order: Order, action: str) -> None:
+    if action == "deleted":
+        return
     order.currency = order.currency or get_settings(PLUGIN)["company_currency"]
     if order.total is None:
         order.total = Decimal("0")
@@ -280,10 +287,10 @@ def order_before_save(session: Any, order: Order, action: str) -> None:
     _timeline(session, "order.placed", f"Order of {order.total} {order.currency}",
               order.contact or order.contact_id, order.account or order.account_id,
               {"total": str(order.total), "currency": order.currency})
-    queue(session, "order.placed", {"contact_id": _ref(order, "contact_id"),
-                                    "account_id": _ref(order, "account_id"),
-                                    "total": str(order.total), "currency": order.currency},
-          plugin=PLUGIN)
+    queue(session, "order.placed", lambda: {
+        "order_id": order.id, "deal_id": order.deal_id, "contact_id": order.contact_id,
+        "account_id": order.account_id, "total": str(order.total), "currency": order.currency},
+        plugin=PLUGIN)
 
 
 def order_validate(order: Order) -> dict[str, list[str]]:
@@ -299,6 +306,8 @@ def order_validate(order: Order) -> dict[str, list[str]]:
 
 
 def task_before_save(session: Any, task: Task, action: str) -> None:
+    if action == "deleted":
+        return
     task.kind = task.kind or "todo"
     if task.done_at is not None and (action == "created" or _changed(task, "done_at")) \
             and _old(task, "done_at") is None:
@@ -309,7 +318,7 @@ def task_before_save(session: Any, task: Task, action: str) -> None:
         account_id = (deal.account or deal.account_id) if deal else None
         _timeline(session, "task.done", f"{task.kind.title()} done: {task.subject}",
                   contact_id, account_id, {"task_id": task.id, "kind": task.kind})
-        queue(session, "task.done", {"task_id": task.id}, plugin=PLUGIN)
+        queue(session, "task.done", lambda: {"task_id": task.id}, plugin=PLUGIN)
 
 
 def task_validate(task: Task) -> dict[str, list[str]]:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from trellis.db import db
 from trellis.events import queue
 from trellis.models import Account, Activity, Contact
+from trellis.rules import visible_ids
 from trellis.validation import RecordInvalid
 from trellis_sales.behaviour import PLUGIN, default_pipeline
 from trellis_sales.models import Deal, Lead, Pipeline
@@ -30,6 +31,17 @@ class Conversion:
     deal: Deal | None
     contact_created: bool
     account_created: bool
+
+
+def _matchable(model: type) -> Any:
+    """Records a conversion may reuse: those the user may see, and unowned ones
+    (a shared pool, claimed for the lead's owner).  Another rep's customer is
+    never matched: linking to it would reveal it."""
+    visible = visible_ids(model)
+    stmt = select(model)
+    if visible is not None:
+        stmt = stmt.where(or_(model.id.in_(visible), model.owner_id.is_(None)))
+    return stmt
 
 
 def email_domain(email: str | None) -> str | None:
@@ -51,11 +63,12 @@ def convert_lead(lead: Lead, *, create_deal: bool = True, deal_name: str | None 
     account = None
     account_created = False
     if domain:
-        account = session.scalars(select(Account).where(
+        account = session.scalars(_matchable(Account).where(
             func.lower(Account.domain) == domain).order_by(Account.id)).first()
     if account is None and lead.company:
-        account = session.scalars(select(Account).where(
-            func.lower(Account.name) == lead.company.strip().lower()).order_by(Account.id)).first()
+        account = session.scalars(_matchable(Account).where(
+            func.lower(Account.name) == lead.company.strip().lower())
+            .order_by(Account.id)).first()
     if account is None and (lead.company or domain):
         account = Account(name=lead.company or domain, domain=domain, industry=lead.industry,
                           country=lead.country, owner_id=lead.owner_id)
@@ -63,8 +76,9 @@ def convert_lead(lead: Lead, *, create_deal: bool = True, deal_name: str | None 
         account_created = True
     contact = None
     if lead.email:
-        contact = session.scalars(select(Contact).where(
-            func.lower(Contact.email) == lead.email.strip().lower()).order_by(Contact.id)).first()
+        contact = session.scalars(_matchable(Contact).where(
+            func.lower(Contact.email) == lead.email.strip().lower())
+            .order_by(Contact.id)).first()
     if account is not None and account.owner_id is None:
         account.owner_id = lead.owner_id  # an unowned match goes to the lead's owner
     contact_created = contact is None

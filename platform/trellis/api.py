@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from flask import current_app, g, request
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
+from marshmallow import Schema, fields, validate
 
 from trellis import rules
+from trellis.datamodel import TrellisSQLAInterface
 
 #: FAB method -> the permission it needs: ``can_read`` or ``can_write`` on the
 #: resource (``<plugin>.<Model>``), shared with the model's admin view.
@@ -154,3 +156,41 @@ class TrellisModelApi(ModelRestApi):
         data["count_capped"] = data.get("count", 0) > cap
         if data["count_capped"]:
             data["count"] = cap
+
+
+def schema_validators(schema: type[Schema]) -> dict[str, Any]:
+    """FAB ``validators_columns`` carrying a marshmallow schema's rules (one
+    validator per column; FAB already derives maximum lengths from columns)."""
+
+    def extra(field: fields.Field) -> list[Any]:
+        return [v for v in field.validators
+                if not (isinstance(v, validate.Length) and v.min is None and v.equal is None)]
+
+    return {name: validate.And(*extra(f)) for name, f in schema().fields.items() if extra(f)}
+
+
+def model_api(model: type, resource: str, columns: Sequence[str], *,
+              read_only: Sequence[str] = (), search: Sequence[str] | None = None,
+              schema: type[Schema] | None = None, tag: str | None = None,
+              **attrs: Any) -> type[TrellisModelApi]:
+    """A :class:`TrellisModelApi` at ``/api/v1/<resource>/``.
+
+    ``columns`` are read and written, ``read_only`` only returned; ``search``
+    (default: ``columns``) can be filtered on; a ``schema`` adds its
+    validators; other keyword arguments become class attributes.
+    """
+    body: dict[str, Any] = {
+        "resource_name": resource,
+        "datamodel": TrellisSQLAInterface(model),
+        "list_columns": ["id", *columns, *read_only],
+        "show_columns": ["id", *columns, *read_only],
+        "add_columns": list(columns),
+        "edit_columns": list(columns),
+        "search_columns": list(search if search is not None else columns),
+        "order_columns": ["id", *(search if search is not None else columns)],
+        "openapi_spec_tag": tag or f"{model.__name__}s",
+    }
+    if schema is not None:
+        body["validators_columns"] = schema_validators(schema)
+    body.update(attrs)
+    return type(f"{model.__name__}Api", (TrellisModelApi,), body)

@@ -25,7 +25,7 @@ from trellis.admin import (
     SettingsApi,
     SettingsView,
 )
-from trellis.api import TrellisModelApi
+from trellis.api import TrellisModelApi, model_api
 from trellis.audit import jsonable
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
@@ -112,38 +112,14 @@ class TagView(TrellisModelView):
     list_columns = add_columns = edit_columns = ["name", "color"]
 
 
-def _api(model: type, name: str, schema: type[Schema], columns: list[str],
-         search: list[str]) -> type[TrellisModelApi]:
-    """A REST API whose input is validated by the same rules as the registry schema."""
-    def extra(f: fields.Field) -> list:
-        # FAB derives maximum lengths from the columns already; add the rest.
-        return [v for v in f.validators
-                if not (isinstance(v, validate.Length) and v.min is None and v.equal is None)]
-
-    validators = {  # FAB takes one validator per column
-        name: validate.And(*extra(f)) for name, f in schema().fields.items() if extra(f)
-    }
-    return type(f"{model.__name__}Api", (TrellisModelApi,), {
-        "resource_name": name,
-        "datamodel": TrellisSQLAInterface(model),
-        "list_columns": ["id", *columns],
-        "show_columns": ["id", *columns],
-        "add_columns": columns,
-        "edit_columns": columns,
-        "search_columns": search,
-        "order_columns": ["id", *search],
-        "validators_columns": validators,
-        "openapi_spec_tag": model.__name__ + "s",
-    })
-
-
 CONTACT_COLUMNS = ["first_name", "last_name", "email", "phone", "title", "account_id", "owner_id"]
 ACCOUNT_COLUMNS = ["name", "domain", "industry", "phone", "country", "owner_id"]
 
-ContactApi = _api(Contact, "contact", ContactSchema, CONTACT_COLUMNS,
-                  ["first_name", "last_name", "email", "phone", "account_id", "owner_id"])
-AccountApi = _api(Account, "account", AccountSchema, ACCOUNT_COLUMNS,
-                  ["name", "domain", "industry", "country", "owner_id"])
+ContactApi = model_api(Contact, "contact", CONTACT_COLUMNS, schema=ContactSchema,
+                       search=["first_name", "last_name", "email", "phone", "account_id",
+                               "owner_id"])
+AccountApi = model_api(Account, "account", ACCOUNT_COLUMNS, schema=AccountSchema,
+                       search=["name", "domain", "industry", "country", "owner_id"])
 
 
 class ActivityApi(TrellisModelApi):

@@ -176,16 +176,21 @@ class Product(Model):
         return f"{self.name} ({self.sku})"
 
 
-class DealLine(Model):
+class ProductLine:
+    """Quantity, price and total of a product on a deal or an order."""
+
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_price: Mapped[Decimal] = mapped_column(MONEY)
+    total: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+
+
+class DealLine(ProductLine, Model):
     __tablename__ = "sales_deal_line"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("sales_deal.id", ondelete="CASCADE"),
                                          index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("sales_product.id"))
-    quantity: Mapped[int] = mapped_column(Integer, default=1)
-    unit_price: Mapped[Decimal] = mapped_column(MONEY)
-    total: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
 
     deal: Mapped[Deal] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()
@@ -220,16 +225,13 @@ class Order(Model):
         return f"Order #{self.id}"
 
 
-class OrderLine(Model):
+class OrderLine(ProductLine, Model):
     __tablename__ = "sales_order_line"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id", ondelete="CASCADE"),
                                           index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("sales_product.id"), index=True)
-    quantity: Mapped[int] = mapped_column(Integer, default=1)
-    unit_price: Mapped[Decimal] = mapped_column(MONEY)
-    total: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
 
     order: Mapped[Order] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()

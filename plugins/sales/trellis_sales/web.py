@@ -8,7 +8,7 @@ from flask import request
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 
-from trellis.api import API_PERMISSIONS, TrellisModelApi
+from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.validation import RecordInvalid
@@ -110,20 +110,8 @@ class TaskView(TrellisModelView):
 # ------------------------------------------------------------------ APIs
 
 
-def _api(model: type, name: str, columns: list[str], read_only: list[str] = (),
-         search: list[str] = (), **extra) -> type[TrellisModelApi]:
-    return type(f"{model.__name__}Api", (TrellisModelApi,), {
-        "resource_name": name,
-        "datamodel": TrellisSQLAInterface(model),
-        "list_columns": ["id", *columns, *read_only],
-        "show_columns": ["id", *columns, *read_only],
-        "add_columns": columns,
-        "edit_columns": columns,
-        "search_columns": list(search) or columns,
-        "order_columns": ["id", *columns],
-        "openapi_spec_tag": f"Sales: {model.__name__}s",
-        **extra,
-    })
+def _api(model: type, name: str, columns: list[str], **kwargs) -> type[TrellisModelApi]:
+    return model_api(model, name, columns, tag=f"Sales: {model.__name__}s", **kwargs)
 
 
 PipelineApi = _api(Pipeline, "pipeline", ["name", "is_default"])

@@ -268,3 +268,34 @@ def test_permission_checks_are_cached_for_the_configured_ttl(trellis_app_factory
     assert client.get("/api/v1/contact/", headers=headers).status_code == 200  # cached
     time.sleep(1.1)
     assert client.get("/api/v1/contact/", headers=headers).status_code == 403
+
+
+def test_fab_rison_validators_are_built_once():
+    """fastpaths swaps FAB's jsonschema module attribute; fail loudly if FAB moves it."""
+    import flask_appbuilder.api as fab_api
+
+    from trellis.fastpaths import _CachedJsonschema, cache_rison_validators
+
+    import inspect
+
+    # FAB's @rison must still validate through the module attribute we replace
+    assert "jsonschema.validate(" in inspect.getsource(fab_api.rison)
+    cache_rison_validators()
+    assert isinstance(fab_api.jsonschema, _CachedJsonschema)
+    schema = {"type": "object", "properties": {"page": {"type": "integer"}}}
+    fab_api.jsonschema.validate({"page": 1}, schema)
+    with pytest.raises(fab_api.jsonschema.ValidationError):
+        fab_api.jsonschema.validate({"page": "x"}, schema)
+    assert len(fab_api.jsonschema._validators) >= 1
+
+
+def test_lists_have_a_stable_order_and_can_be_paged_by_key(app, client, admin):
+    with app.app_context():
+        db.session.execute(insert(Contact), [
+            {"first_name": f"K{i}", "last_name": "Key"} for i in range(30)])
+        db.session.commit()
+    first = client.get("/api/v1/contact/?q=(page_size:10)", headers=admin).get_json()["ids"]
+    assert first == sorted(first) and len(first) == 10
+    after = client.get(f"/api/v1/contact/?q=(filters:!((col:id,opr:gt,value:{first[-1]})),"
+                       "page_size:10)", headers=admin).get_json()["ids"]
+    assert after == list(range(first[-1] + 1, first[-1] + 11))

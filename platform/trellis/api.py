@@ -105,6 +105,9 @@ class TrellisModelApi(ModelRestApi):
 
     method_permission_name = API_PERMISSIONS
     model2schemaconverter = TrellisSchemaConverter
+    #: A stable order, so pages do not shift between requests (PostgreSQL
+    #: returns unordered rows in whatever order its scans happen to run).
+    base_order = ("id", "asc")
     allow_browser_login = True
     page_size = 25
     max_page_size = 100
@@ -186,7 +189,8 @@ def model_api(model: type, resource: str, columns: Sequence[str], *,
         "show_columns": ["id", *columns, *read_only],
         "add_columns": list(columns),
         "edit_columns": list(columns),
-        "search_columns": list(search if search is not None else columns),
+        # "id" is filterable so clients can page by key: (col:id,opr:gt,value:<last>)
+        "search_columns": ["id", *(search if search is not None else columns)],
         "order_columns": ["id", *(search if search is not None else columns)],
         "openapi_spec_tag": tag or f"{model.__name__}s",
     }

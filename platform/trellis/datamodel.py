@@ -23,7 +23,8 @@ class TrellisSQLAInterface(SQLAInterface):
         filtered = self._apply_inner_all(
             query, filters, select_columns=select_columns, aliases_mapping={}
         )
-        limited = filtered.with_entities(self.obj).order_by(None).limit(cap + 1).subquery()
+        key = self.obj.__mapper__.primary_key  # the key alone: no per-column loader options
+        limited = filtered.with_entities(*key).order_by(None).limit(cap + 1).subquery()
         return self.session.execute(select(func.count()).select_from(limited)).scalar_one()
 
     def get(self, id: Any, *args: Any, **kwargs: Any) -> Any:

@@ -215,8 +215,11 @@ def picker_filters(model: type) -> dict[str, list[list[Any]]]:
 
 
 def default_owner(item: Any) -> None:
-    """Make the current user the owner of a new record that names none."""
+    """Make a restricted user the owner of a new record that names none (or they
+    could not see it).  Unrestricted users (admins, integrations) leave it
+    unowned, for the plugin's assignment rules or the shared pool."""
     field = owner_field(type(item))
     user = _user()
-    if field and user is not None and getattr(item, field, None) is None:
+    if field and user is not None and getattr(item, field, None) is None \
+            and visible_owner_ids() is not None:
         setattr(item, field, user.id)

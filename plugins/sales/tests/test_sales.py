@@ -354,3 +354,36 @@ def test_web_form_shows_a_broken_rule_once_and_saves_nothing(sales, web_login):
     assert page.count("lost_reason: Required when a deal is marked lost.") == 1
     assert "Database" not in page
     assert client.get("/api/v1/deal/", headers=headers["rep"]).get_json()["count"] == 0
+
+
+def test_new_unowned_leads_are_assigned_round_robin_by_rules(sales, make_user, api_login):
+    app, client, headers, ids, capture = sales
+    admin = headers["admin"]
+    dach_rep = make_user(app, "hans", ["Sales Rep"])
+    with app.app_context():
+        emea = db.session.scalar(select(Team.id).where(Team.name == "EMEA"))
+        dach = Team(name="DACH", members=[app.appbuilder.sm.get_user_by_id(dach_rep)])
+        db.session.add(dach)
+        db.session.commit()
+        dach = dach.id
+    bad = client.post("/api/v1/assignment_rule/", headers=admin,
+                      json={"field": "country", "team_id": dach})
+    assert bad.status_code == 400
+    assert bad.get_json()["message"] == {"value": ["Give the value to match, e.g. DE."]}
+    for rule in ({"position": 1, "field": "country", "value": "de", "team_id": dach},
+                 {"position": 2, "field": "any", "team_id": emea}):
+        assert client.post("/api/v1/assignment_rule/", headers=admin,
+                           json=rule).status_code == 201
+    owners = []
+    for name, country in [("A", "FR"), ("B", "GB"), ("C", "DE"), ("D", None), ("E", "DE")]:
+        lead = client.post("/api/v1/lead/", headers=admin,
+                           json={"last_name": name, "country": country})
+        assert lead.status_code == 201, lead.get_json()
+        owners.append(client.get(f"/api/v1/lead/{lead.get_json()['id']}",
+                                 headers=admin).get_json()["result"]["owner_id"])
+    # EMEA alternates between its two reps; German leads go to DACH
+    assert owners == [ids["rep"], ids["rep2"], dach_rep, ids["rep"], dach_rep]
+    assigned = [e.data for e in capture.events if e.name == "lead.assigned"]
+    assert [a["owner_id"] for a in assigned] == owners
+    mine = client.post("/api/v1/lead/", headers=headers["rep2"], json={"last_name": "Own"})
+    assert mine.get_json()["result"]["owner_id"] == ids["rep2"]  # a rep's own lead stays

@@ -48,7 +48,7 @@ def trellis_settings_schema() -> type[Schema]:
 SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Order",
            "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
            "core.Tag"]
-CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product"]
+CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule"]
 READ_ONLY = ["sales.DealStageHistory", "sales.Overview"]
 
 
@@ -59,6 +59,7 @@ def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
 
 @hookimpl
 def trellis_models() -> list[ModelSpec]:
+    from trellis_sales import assignment
     from trellis_sales import behaviour as b
     from trellis_sales import models as m
 
@@ -80,6 +81,8 @@ def trellis_models() -> list[ModelSpec]:
                   before_save=b.order_before_save, validate=b.order_validate),
         ModelSpec(m.OrderLine, "order_line", "Order line", before_save=b.line_before_save,
                   validate=b.line_validate, parent=("order_id", m.Order)),
+        ModelSpec(m.AssignmentRule, "assignment_rule", "Lead assignment rule",
+                  before_save=assignment.rule_before_save, validate=assignment.rule_validate),
         ModelSpec(m.Task, "task", "Task", owner_field="owner_id", contact_field="contact_id",
                   searchable=("subject",), before_save=b.task_before_save,
                   validate=b.task_validate),
@@ -97,6 +100,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(web.OrderView, "Orders", icon="fa-shopping-cart"),
         ViewSpec(web.ProductView, "Products", icon="fa-box"),
         ViewSpec(web.PipelineView, "Pipelines", icon="fa-stream"),
+        ViewSpec(web.AssignmentRuleView, "Lead assignment", icon="fa-random"),
         ViewSpec(web.StageView),
         ViewSpec(web.StageHistoryView),
         ViewSpec(web.DealLineView),
@@ -111,6 +115,7 @@ def trellis_apis() -> list[type]:
 
     return [web.LeadApi, web.DealApi, web.DealLineApi, web.StageHistoryApi, web.TaskApi,
             web.OrderApi, web.OrderLineApi, web.ProductApi, web.PipelineApi, web.StageApi,
+            web.AssignmentRuleApi,
             overview_api("sales")]
 
 

@@ -218,6 +218,12 @@ def lead_before_save(session: Any, lead: Lead, action: str) -> None:
         return
     lead.status = lead.status or "new"
     lead.source = lead.source or "manual"
+    if action == "created" and lead.owner_id is None:
+        from trellis_sales.assignment import assign
+
+        if assign(session, lead) is not None:
+            queue(session, "lead.assigned", lambda: {"lead_id": lead.id,
+                                                     "owner_id": lead.owner_id}, plugin=PLUGIN)
     if lead.email:
         lead.email = lead.email.strip()
     if _changed(lead, "status") and lead.status == "qualified":

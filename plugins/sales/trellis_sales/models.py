@@ -264,3 +264,25 @@ class Task(Model):
 
     def __repr__(self) -> str:
         return self.subject
+
+
+ASSIGNMENT_FIELDS = ("any", "country", "industry", "source")
+
+
+class AssignmentRule(Model):
+    """Who gets new unowned leads: the first matching rule (by position) hands the
+    lead round-robin to a member of its team."""
+
+    __tablename__ = "sales_assignment_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    field: Mapped[str] = mapped_column(String(16), default="any")
+    value: Mapped[Optional[str]] = mapped_column(String(100))
+    team_id: Mapped[int] = mapped_column(ForeignKey("trellis_team.id", ondelete="CASCADE"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    team = relationship("Team")
+
+    def __repr__(self) -> str:
+        return f"{self.field}={self.value or '*'} → {self.team}"

@@ -15,6 +15,7 @@ from trellis.validation import RecordInvalid
 from trellis.views import TrellisModelView
 from trellis_sales.conversion import convert_lead
 from trellis_sales.models import (
+    AssignmentRule,
     Deal,
     DealLine,
     DealStageHistory,
@@ -80,6 +81,16 @@ class LeadView(TrellisModelView):
     base_order = ("created_on", "desc")
 
 
+class AssignmentRuleView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(AssignmentRule)
+    list_columns = add_columns = edit_columns = ["position", "field", "value", "team", "active"]
+    description_columns = {
+        "field": "any, country, industry or source; the first matching active rule wins",
+        "value": "the value to match (ignoring case), e.g. DE; empty for 'any'",
+    }
+    base_order = ("position", "asc")
+
+
 class ProductView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Product)
     list_columns = add_columns = edit_columns = ["sku", "name", "price", "currency", "active"]
@@ -115,6 +126,9 @@ def _api(model: type, name: str, columns: list[str], **kwargs) -> type[TrellisMo
 
 
 PipelineApi = _api(Pipeline, "pipeline", ["name", "is_default"])
+AssignmentRuleApi = _api(AssignmentRule, "assignment_rule",
+                         ["position", "field", "value", "team_id", "active"],
+                         optional_columns=["position", "field", "active"])
 StageApi = _api(Stage, "stage", ["pipeline_id", "name", "position", "probability", "is_won",
                                  "is_lost"])
 DealApi = _api(Deal, "deal", ["name", "account_id", "contact_id", "pipeline_id", "stage_id",

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from trellis.db import db
-from trellis.models import AuditEntry, Contact
+from trellis.models import Contact
 from trellis.testing import csrf_token
 
 

@@ -9,7 +9,7 @@ from trellis import hookimpl
 from trellis.db import db
 from trellis.events import emit
 from trellis.jobs import JobError, enqueue
-from trellis.models import Activity, Contact
+from trellis.models import Contact
 from trellis.specs import EventHandler, JobSpec, Manifest
 
 from tests.test_kernel import plugin

@@ -64,8 +64,8 @@ def create_app(
         _hide_disabled_menus(app)
         for plugin in list(ext.plugins.loaded()):
             _register(ext, appbuilder, plugin.name)
-        for name, result in ext.plugins.call_each("trellis_app_ready", app=app):
-            pass
+        for _ in ext.plugins.call_each("trellis_app_ready", app=app):
+            pass  # called for its effect on the app
     _protect_forms(app, appbuilder)
     for plugin, command in ext.cli_commands:
         app.cli.add_command(command)

@@ -17,7 +17,8 @@ from flask import current_app, has_app_context
 from sqlalchemy import event as sa_event, inspect, insert
 
 from trellis.context import current_actor
-from trellis.events import PENDING_EVENTS, TrellisSession, record_event
+from trellis.events import record_event
+from trellis.session import PENDING_EVENTS, TrellisSession
 from trellis.models import AuditEntry
 
 

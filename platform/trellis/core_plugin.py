@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from wtforms.validators import Optional, Regexp
 
-from trellis import __version__, hookimpl
+from trellis import hookimpl
 from flask_appbuilder.security.sqla.apis import ApiKeyApi
 
 from trellis.admin import (

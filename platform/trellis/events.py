@@ -14,19 +14,12 @@ import fnmatch
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from trellis.db import utcnow
-from trellis.session import (  # noqa: F401
-    PENDING_EVENTS,
-    PENDING_JOBS,
-    TrellisSession,
-    dispatch,
-    has_pending_writes,
-)
+from trellis.session import PENDING_EVENTS, dispatch, has_pending_writes
 
 if TYPE_CHECKING:  # pragma: no cover
     from trellis.extension import Trellis
@@ -151,9 +144,6 @@ def record_event(name: str, model: str, record_id: Any, changes: dict | None,
     return Event(name=name, model=model, record_id=record_id, changes=changes,
                  plugin=plugin, actor_id=_actor_id())
 
-
-def occurred(evt: Event) -> datetime:
-    return datetime.fromisoformat(evt.occurred_at)
 
 
 def queue(session: Any, name: str, data: Any = None, *, plugin: str | None = None) -> Event:

@@ -30,7 +30,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
-    from flask import Blueprint, Flask
+    from flask import Flask
     from marshmallow import Schema
     from sqlalchemy.orm import Session
 

@@ -3,8 +3,6 @@ Plugins page, the REST API and ``trellis plugins ...``."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from trellis import migrate
 from trellis.db import db
 from trellis.extension import Trellis
@@ -89,7 +87,3 @@ def uninstall(ext: Trellis, name: str) -> None:
             db.session.delete(row)
     db.session.commit()
     ext.forget_state()
-
-
-def states(ext: Trellis) -> dict[str, bool]:
-    return {n: bool(e) for n, e in db.session.execute(select(PluginState.name, PluginState.enabled))}

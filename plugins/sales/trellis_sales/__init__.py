@@ -49,7 +49,7 @@ SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Or
            "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
            "core.Tag"]
 CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule"]
-READ_ONLY = ["sales.DealStageHistory", "sales.Overview"]
+READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report"]
 
 
 def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
@@ -115,7 +115,7 @@ def trellis_apis() -> list[type]:
 
     return [web.LeadApi, web.DealApi, web.DealLineApi, web.StageHistoryApi, web.TaskApi,
             web.OrderApi, web.OrderLineApi, web.ProductApi, web.PipelineApi, web.StageApi,
-            web.AssignmentRuleApi,
+            web.AssignmentRuleApi, web.SalesReportApi,
             overview_api("sales")]
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import request
-from flask_appbuilder.api import expose, safe
+from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 
 from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
@@ -13,6 +14,7 @@ from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.validation import RecordInvalid
 from trellis.views import TrellisModelView
+from trellis_sales import reports
 from trellis_sales.conversion import convert_lead
 from trellis_sales.models import (
     AssignmentRule,
@@ -215,3 +217,69 @@ class LeadApi(_api(Lead, "lead", ["first_name", "last_name", "email", "phone", "
                              deal_id=result.deal.id if result.deal else None,
                              contact_created=result.contact_created,
                              account_created=result.account_created)
+
+
+class SalesReportApi(BaseApi):
+    """``/api/v1/sales_report/``: forecast and win rate, computed in SQL."""
+
+    resource_name = "sales_report"
+    class_permission_name = "sales.Report"
+    method_permission_name = {"forecast": "read", "win_rate": "read"}
+    allow_browser_login = True
+    openapi_spec_tag = "Sales: reports"
+
+    @expose("/forecast", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("forecast")
+    def forecast(self):
+        """Weighted pipeline, best case and committed by month, owner or stage.
+        ---
+        get:
+          parameters:
+          - {in: query, name: group, schema: {type: string, enum: [month, owner, stage]}}
+          - {in: query, name: commit_from, schema: {type: integer, minimum: 0, maximum: 100}}
+          responses:
+            200: {description: One row per group and currency}
+            400: {$ref: '#/components/responses/400'}
+        """
+        errors, group = {}, request.args.get("group", "month")
+        if group not in ("month", "owner", "stage"):
+            errors["group"] = ["Must be one of: month, owner, stage."]
+        try:
+            commit_from = int(request.args.get("commit_from", "75"))
+            if not 0 <= commit_from <= 100:
+                raise ValueError
+        except ValueError:
+            errors["commit_from"] = ["Must be a whole number from 0 to 100."]
+        if errors:
+            return self.response_400(message=errors)
+        return self.response(200, result=reports.forecast(group, commit_from))
+
+    @expose("/win_rate", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("win_rate")
+    def win_rate(self):
+        """Won ÷ (won + lost) of closed deals by owner, source or month.
+        ---
+        get:
+          parameters:
+          - {in: query, name: group, schema: {type: string, enum: [owner, source, month]}}
+          - {in: query, name: since, schema: {type: string, format: date}}
+          responses:
+            200: {description: One row per group}
+            400: {$ref: '#/components/responses/400'}
+        """
+        errors, group = {}, request.args.get("group", "owner")
+        if group not in ("owner", "source", "month"):
+            errors["group"] = ["Must be one of: owner, source, month."]
+        since = None
+        if request.args.get("since"):
+            try:
+                since = datetime.fromisoformat(request.args["since"])
+            except ValueError:
+                errors["since"] = ["Not a valid date, e.g. 2026-01-31."]
+        if errors:
+            return self.response_400(message=errors)
+        return self.response(200, result=reports.win_rate(group, since))

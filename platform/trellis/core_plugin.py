@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from wtforms.validators import Optional, Regexp
 
+from trellis import __version__ as core_version
 from trellis import hookimpl
 from flask_appbuilder.security.sqla.apis import ApiKeyApi
 
@@ -33,6 +34,9 @@ from trellis.health import health
 from trellis.models import Account, Activity, Contact, Note, Tag
 from trellis.specs import BlueprintSpec, JobSpec, Manifest, ModelSpec, RoleSpec, ViewSpec
 from trellis.views import TrellisModelView
+
+#: Read by the plugin loader, like every plugin module's ``__version__``.
+__version__ = core_version
 
 # ----------------------------------------------------------------- validation
 

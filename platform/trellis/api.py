@@ -7,10 +7,12 @@ from typing import Any, Sequence
 from flask import current_app, g, request
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import select
 
 from trellis import rules
 from trellis.datamodel import TrellisSQLAInterface
+from trellis.db import db
 
 #: FAB method -> the permission it needs: ``can_read`` or ``can_write`` on the
 #: resource (``<plugin>.<Model>``), shared with the model's admin view.
@@ -41,37 +43,18 @@ class TrellisSchemaConverter(Model2SchemaConverter):
         schema = super().convert(columns, model, nested, parent_schema_name)
         model = model or self.datamodel.obj
         table = model.__table__
-        owner = rules.owner_field(model)
         for name, field in schema.fields.items():
             column = table.columns.get(name)
             if column is not None and column.foreign_keys and not field.dump_only:
                 field.validators.append(_exists(next(iter(column.foreign_keys)).column, name))
-            if name == owner and not field.dump_only:
-                field.validators.append(_assignable)
+        # Who may own a record is checked at flush time (trellis.validation),
+        # for every path a write takes, not only this API.
         return schema
-
-
-def _assignable(value: Any) -> None:
-    from marshmallow import ValidationError
-
-    from trellis.db import db
-
-    problem = rules.check_owner(value)
-    if problem and value is not None:
-        user_model = current_app.appbuilder.sm.user_model
-        if db.session.get(user_model, value) is None:
-            return  # the foreign-key check says "No user with id N."
-    if problem:
-        raise ValidationError(problem)
 
 
 def _exists(target: Any, field_name: str) -> Any:
     """A validator: the referenced row must exist and be visible to the user under
     the record rules (a clear 400, not a DB error, and no peeking at others' ids)."""
-    from marshmallow import ValidationError
-    from sqlalchemy import select
-
-    from trellis.db import db
 
     def referenced() -> tuple[type | None, str]:
         for entry in current_app.extensions["trellis"].registry:

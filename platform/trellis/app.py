@@ -19,6 +19,7 @@ from trellis.db import db
 from trellis.extension import Trellis
 from trellis.fastpaths import TrellisSecurityManager, cache_rison_validators
 from trellis.plugins import CORE, discover
+from trellis.rules import SCOPES
 from trellis.specs import BlueprintSpec, JobSpec, ModelSpec, RoleSpec, ScheduleSpec, ViewSpec
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,9 @@ def create_app(
         appbuilder.init_app(app, db.session)
         _limit_api_login(appbuilder)
         _hide_disabled_menus(app)
-        for plugin in list(ext.plugins.loaded()):
-            _register(ext, appbuilder, plugin.name)
+        for name in list(ext.plugins.order):
+            if ext.plugins.by_name[name].ok:  # not taken out with a failed dependency
+                _register(ext, appbuilder, name)
         for _ in ext.plugins.call_each("trellis_app_ready", app=app):
             pass  # called for its effect on the app
     _protect_forms(app, appbuilder)
@@ -102,7 +104,7 @@ def _collect(ext: Trellis, name: str) -> dict[str, Any]:
         "migrations": ext.plugins.call_one(name, "trellis_migrations"),
     }
     for role in got["roles"]:
-        if isinstance(role, RoleSpec) and role.scope not in (None, "own", "team", "all"):
+        if isinstance(role, RoleSpec) and role.scope not in (None, *SCOPES):
             raise ValueError(f"role {role.name!r}: scope must be own, team or all")
     kinds = {"models": ModelSpec, "views": ViewSpec, "blueprints": BlueprintSpec,
              "roles": RoleSpec, "jobs": JobSpec, "schedules": ScheduleSpec}
@@ -130,7 +132,7 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
     except Exception as exc:  # noqa: BLE001 - report, and boot without it
         ext.registry.unregister_plugin(name)
         ext.jobs.remove_plugin(name)
-        _fail_with_dependents(ext, name, f"failed to register: {exc}")
+        ext.plugins.fail(name, f"failed to register: {exc}")
         return
     ext.jobs.schedules.extend((name, s) for s in got["schedules"])
     for handler in got["handlers"]:
@@ -168,8 +170,7 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
         view = appbuilder.add_api(api)
         ext.blueprint_owner[view.blueprint.name] = (name, None)
     for spec in got["blueprints"]:
-        appbuilder_app = ext.app
-        appbuilder_app.register_blueprint(spec.blueprint)
+        ext.app.register_blueprint(spec.blueprint)
         ext.blueprint_owner[spec.blueprint.name] = (name, spec)
         if not spec.public:
             resources.add(f"{name}.{spec.blueprint.name}")
@@ -187,14 +188,6 @@ def _name_permissions(plugin: str, cls: type) -> None:
     model = getattr(getattr(cls, "datamodel", None), "obj", None)
     resource = current or (model.__name__ if model else cls.__name__)
     cls.class_permission_name = prefix + resource
-
-
-def _fail_with_dependents(ext: Trellis, name: str, problem: str) -> None:
-    plugins = ext.plugins
-    plugins._fail(plugins.by_name[name], problem)
-    for dependent in sorted(plugins.dependents_of(name)):
-        plugins._fail(plugins.by_name[dependent], f"depends on {name!r}, which failed to load")
-    plugins.order = [n for n in plugins.order if plugins.by_name[n].ok]
 
 
 # ---------------------------------------------------------------- requests

@@ -264,6 +264,15 @@ class Plugins:
             self.pm.unregister(plugin.module)
         log.error("plugin %r disabled: %s", plugin.name, problem)
 
+    def fail(self, name: str, problem: str) -> None:
+        """Take a loaded plugin out (e.g. it raised while registering), with every
+        plugin that depends on it; each keeps its error for the Plugins page."""
+        dependents = sorted(self.dependents_of(name))
+        self._fail(self.by_name[name], problem)
+        for dependent in dependents:
+            self._fail(self.by_name[dependent], f"depends on {name!r}, which failed to load")
+        self.order = [n for n in self.order if self.by_name[n].ok]
+
     # ------------------------------------------------------------------ calling
 
     def loaded(self) -> Iterator[Plugin]:

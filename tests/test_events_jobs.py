@@ -319,6 +319,8 @@ def test_enable_later_applies_the_migration_and_uninstall_drops_it(trellis_app_f
     with app.app_context():
         assert not inspect(db.engine).has_table("callnotes_call")
         lifecycle.enable(ext, "callnotes")
+        granted = [pv.view_menu.name for pv in app.appbuilder.sm.find_role("CRM User").permissions]
+        assert "callnotes.Call" in granted
         assert inspect(db.engine).has_table("callnotes_call")
         assert "0001_callnotes" in heads_in_database(ext)
         with pytest.raises(Exception, match="is enabled: disable it before uninstalling"):
@@ -331,3 +333,7 @@ def test_enable_later_applies_the_migration_and_uninstall_drops_it(trellis_app_f
         sm = app.appbuilder.sm
         assert sm.find_view_menu("callnotes.Call") is None
         assert sm.find_view_menu("core.Contact") is not None
+        db.session.expire_all()
+        crm_user = [pv.view_menu.name for pv in sm.find_role("CRM User").permissions]
+        assert "core.Contact" in crm_user
+        assert not [name for name in crm_user if name.startswith("callnotes.")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from flask import current_app
+from sqlalchemy import delete, select
 
 from trellis.db import db
 from trellis.extension import Trellis
@@ -69,21 +70,16 @@ def _menus_by_resource(appbuilder) -> dict[str, list[str]]:
 
 
 def remove_permissions(ext: Trellis, plugin: str) -> None:
-    """Delete every permission on ``<plugin>.*`` resources, from every role."""
+    """Delete every permission on ``<plugin>.*`` resources, from every role
+    (three set-based DELETEs, whatever the number of roles)."""
     sm = current_app.appbuilder.sm
-    prefix = f"{plugin}."
-    view_menus = (
-        db.session.query(sm.viewmenu_model)
-        .filter(sm.viewmenu_model.name.like(prefix.replace("_", r"\_") + "%", escape="\\"))
-        .all()
-    )
-    for view_menu in view_menus:
-        pvs = db.session.query(sm.permissionview_model).filter_by(view_menu_id=view_menu.id).all()
-        for pv in pvs:
-            for role in db.session.query(sm.role_model).all():
-                if pv in role.permissions:
-                    role.permissions.remove(pv)
-            db.session.delete(pv)
-        db.session.delete(view_menu)
+    view, pv = sm.viewmenu_model, sm.permissionview_model
+    assoc = sm.role_model.permissions.property.secondary
+    pattern = plugin.replace("\\", "\\\\").replace("_", r"\_").replace("%", r"\%") + ".%"
+    views = select(view.id).where(view.name.like(pattern, escape="\\"))
+    pvs = select(pv.id).where(pv.view_menu_id.in_(views))
+    db.session.execute(delete(assoc).where(assoc.c.permission_view_id.in_(pvs)))
+    db.session.execute(delete(pv).where(pv.view_menu_id.in_(views)))
+    db.session.execute(delete(view).where(view.name.like(pattern, escape="\\")))
     db.session.commit()
     sm.forget_grants()

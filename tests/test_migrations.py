@@ -20,9 +20,8 @@ def drift(app) -> list:
             "compare_type": True,
             # tables of plugins not loaded in this app live in the same metadata
             "include_name": lambda name, type_, parent: type_ != "table"
-            or name.startswith("ab_") or name in loaded
-            or name in ("trellis_contact_tag", "trellis_team_member", "trellis_role_scope",
-                        "trellis_team", "trellis_audit", "trellis_plugin", "trellis_setting"),
+            # (the core's are always there)
+            or name.startswith(("ab_", "trellis_")) or name in loaded,
         })
         return compare_metadata(context, Model.metadata)
 

@@ -6,20 +6,24 @@ whole history is one query.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -240,3 +244,105 @@ class RoleScope(Model):
 
     def __repr__(self) -> str:
         return f"{self.role}: {self.scope}"
+
+
+class Notification(Model):
+    """An in-app message to one user (a task due, an SLA about to be missed).
+
+    ``dedupe_key`` makes notifying idempotent: a periodic job that runs twice
+    does not tell the same user the same thing twice.
+    """
+
+    __tablename__ = "trellis_notification"
+    __table_args__ = (
+        Index("ix_trellis_notification_user_unread", "user_id", "read_at"),
+        UniqueConstraint("user_id", "dedupe_key", name="uq_trellis_notification_dedupe"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    plugin: Mapped[str] = mapped_column(String(64), default="core")
+    kind: Mapped[str] = mapped_column(String(64), default="info")
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[Optional[str]] = mapped_column(Text)
+    #: A path inside Trellis (``/dealview/show/3``), never an external URL.
+    link: Mapped[Optional[str]] = mapped_column(String(500))
+    dedupe_key: Mapped[Optional[str]] = mapped_column(String(200))
+    read_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    emailed_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(User, foreign_keys=[user_id])
+
+    def __repr__(self) -> str:
+        return self.subject
+
+
+class UserPreference(Model):
+    """Per-user choices: whether notifications are also e-mailed, locale, time zone."""
+
+    __tablename__ = "trellis_user_preference"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=False)
+    locale: Mapped[Optional[str]] = mapped_column(String(10))
+    timezone: Mapped[Optional[str]] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(User, foreign_keys=[user_id])
+
+
+class ExchangeRate(Model):
+    """How much one unit of ``currency`` is worth in the company currency from
+    ``valid_from`` on (until the next rate for that currency)."""
+
+    __tablename__ = "trellis_exchange_rate"
+    __table_args__ = (UniqueConstraint("currency", "valid_from",
+                                       name="uq_trellis_exchange_rate_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(Numeric(18, 8))
+    valid_from: Mapped[date] = mapped_column(Date)
+
+    def __repr__(self) -> str:
+        return f"{self.currency} {self.rate} from {self.valid_from}"
+
+
+class BusinessCalendar(Model):
+    """Working days and hours in a time zone, with holidays: what SLAs count in."""
+
+    __tablename__ = "trellis_calendar"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: ISO weekday numbers (1 = Monday … 7 = Sunday), comma-separated: "1,2,3,4,5".
+    work_days: Mapped[str] = mapped_column(String(20), default="1,2,3,4,5")
+    #: Local opening and closing time, "HH:MM".
+    day_start: Mapped[str] = mapped_column(String(5), default="09:00")
+    day_end: Mapped[str] = mapped_column(String(5), default="17:00")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    holidays: Mapped[list["Holiday"]] = relationship(back_populates="calendar",
+                                                     cascade="all, delete-orphan",
+                                                     order_by="Holiday.day")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Holiday(Model):
+    __tablename__ = "trellis_holiday"
+    __table_args__ = (UniqueConstraint("calendar_id", "day", name="uq_trellis_holiday_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("trellis_calendar.id",
+                                                        ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(100), default="")
+
+    calendar: Mapped[BusinessCalendar] = relationship(back_populates="holidays")
+
+    def __repr__(self) -> str:
+        return f"{self.day} {self.name}"

@@ -48,7 +48,8 @@ def trellis_settings_schema() -> type[Schema]:
 SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Order",
            "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
            "core.Tag"]
-CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule"]
+CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule",
+             "sales.FollowUpPlan", "sales.FollowUpStep", "sales.Quota"]
 READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report"]
 
 
@@ -86,6 +87,10 @@ def trellis_models() -> list[ModelSpec]:
         ModelSpec(m.Task, "task", "Task", owner_field="owner_id", contact_field="contact_id",
                   searchable=("subject",), before_save=b.task_before_save,
                   validate=b.task_validate),
+        ModelSpec(m.FollowUpPlan, "followup_plan", "Follow-up plan", searchable=("name",)),
+        ModelSpec(m.FollowUpStep, "followup_step", "Follow-up plan step",
+                  parent=("plan_id", m.FollowUpPlan)),
+        ModelSpec(m.Quota, "quota", "Sales quota", owner_field="user_id"),
     ]
 
 

@@ -87,6 +87,12 @@ class Lead(Model):
         ForeignKey("trellis_contact.id", ondelete="SET NULL"))
     converted_deal_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("sales_deal.id", ondelete="SET NULL"))
+    #: First-response SLA: when the lead must be contacted by (business hours),
+    #: when it first was, and when it was escalated for being about to miss it.
+    response_due_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True),
+                                                                index=True)
+    first_contacted_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    sla_escalated_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
 
     owner: Mapped[Optional[User]] = relationship(User, foreign_keys=[owner_id])
 
@@ -124,6 +130,10 @@ class Deal(Model):
     lost_reason: Mapped[Optional[str]] = mapped_column(String(200))
     won_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     lost_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    #: Last time anything happened on the deal (a change, a task created or done):
+    #: the stale-deal job looks for open deals where this is N days old.
+    last_activity_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True),
+                                                                 default=utcnow)
     created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -256,6 +266,11 @@ class Task(Model):
                                                                  ondelete="CASCADE"))
     deal_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sales_deal.id",
                                                               ondelete="CASCADE"))
+    #: When the owner was told the task is due soon / overdue (each told once).
+    reminder_sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    overdue_sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    #: Set on tasks created by the stale-deal job or a follow-up plan.
+    origin: Mapped[Optional[str]] = mapped_column(String(20))
 
     owner: Mapped[Optional[User]] = relationship(User, foreign_keys=[owner_id])
     lead: Mapped[Optional[Lead]] = relationship()
@@ -286,3 +301,57 @@ class AssignmentRule(Model):
 
     def __repr__(self) -> str:
         return f"{self.field}={self.value or '*'} → {self.team}"
+
+
+class FollowUpPlan(Model):
+    """A cadence such as "call on day 1, e-mail on day 3, meeting on day 7",
+    applied to a lead or a deal in one click."""
+
+    __tablename__ = "sales_followup_plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[Optional[str]] = mapped_column(Text)
+
+    steps: Mapped[list["FollowUpStep"]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan",
+        order_by="(FollowUpStep.day, FollowUpStep.id)")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class FollowUpStep(Model):
+    __tablename__ = "sales_followup_step"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("sales_followup_plan.id",
+                                                    ondelete="CASCADE"), index=True)
+    #: Days after the plan is applied (1 = the next day); due at that day's start
+    #: of business in the default calendar.
+    day: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(10), default="call")
+    subject: Mapped[str] = mapped_column(String(200))
+
+    plan: Mapped[FollowUpPlan] = relationship(back_populates="steps")
+
+    def __repr__(self) -> str:
+        return f"day {self.day}: {self.kind} {self.subject}"
+
+
+class Quota(Model):
+    """A rep's sales target for a period, in the company currency."""
+
+    __tablename__ = "sales_quota"
+    __table_args__ = (UniqueConstraint("user_id", "period_start", name="uq_sales_quota_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+    user: Mapped[User] = relationship(User, foreign_keys=[user_id])
+
+    def __repr__(self) -> str:
+        return f"{self.user} {self.period_start}–{self.period_end}"

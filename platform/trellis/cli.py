@@ -307,10 +307,14 @@ def scheduler() -> None:
 
 @main.command("demo")
 @click.option("--contacts", default=200, show_default=True)
+@click.option("--users-password", default=None,
+              help="Also create demo users (e.g. sales reps and a manager) with this password.")
 @with_appcontext
-def demo(contacts: int) -> None:
+def demo(contacts: int, users_password: str | None) -> None:
     """Fill the database with realistic demo data."""
     from trellis.demo import load_demo
 
-    counts = load_demo(contacts)
+    if users_password is not None and len(users_password) < 8:
+        raise click.BadParameter("use at least 8 characters", param_hint="--users-password")
+    counts = load_demo(contacts, users_password=users_password)
     click.echo("Demo data: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

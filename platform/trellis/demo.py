@@ -38,8 +38,11 @@ ACTIVITIES = [("email", "Sent product brochure"), ("call", "Discovery call"),
               ("call", "Support check-in")]
 
 
-def load_demo(contacts: int = 200, seed: int = 7) -> dict[str, int]:
-    """Create demo records (idempotent: does nothing if contacts already exist)."""
+def load_demo(contacts: int = 200, seed: int = 7,
+              users_password: str | None = None) -> dict[str, int]:
+    """Create demo records (idempotent: does nothing if contacts already exist).
+
+    With ``users_password``, plugins may add demo users who log in with it."""
     if db.session.scalar(select(func.count()).select_from(Contact)):
         return {"contacts (already present)": db.session.scalar(
             select(func.count()).select_from(Contact))}
@@ -81,7 +84,8 @@ def load_demo(contacts: int = 200, seed: int = 7) -> dict[str, int]:
     for plugin in ext.plugins.loaded():
         if ext.is_enabled(plugin.name):
             result = ext.plugins.call_one(plugin.name, "trellis_demo_data", session=db.session,
-                                          rng=rng, contact_ids=ids)
+                                          rng=rng, contact_ids=ids,
+                                           users_password=users_password)
             counts.update(result or {})
     db.session.commit()
     return counts

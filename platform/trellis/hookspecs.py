@@ -253,10 +253,13 @@ def trellis_erase_personal_data(session: Session, contact_id: int) -> None:
 
 
 @hookspec
-def trellis_demo_data(session: Session, rng: Any, contact_ids: list[int]) -> dict[str, int] | None:
+def trellis_demo_data(session: Session, rng: Any, contact_ids: list[int],
+                      users_password: str | None) -> dict[str, int] | None:
     """Add realistic demo data for this plugin (``trellis demo``).
 
     Called after the core created accounts and contacts (``contact_ids``),
-    in dependency order; ``rng`` is a seeded ``random.Random``.  Return counts
-    of what was created, e.g. ``{"deals": 120}``.
+    in dependency order; ``rng`` is a seeded ``random.Random``.  When
+    ``users_password`` is given, the plugin may create demo users (e.g. sales
+    reps) who log in with it.  Return counts of what was created, e.g.
+    ``{"deals": 120}``.
     """

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, request
+from flask import abort, current_app, flash, g, redirect, request
 from flask_appbuilder import ModelView, expose
+from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
 
 from trellis import rules
 
@@ -29,6 +30,24 @@ VIEW_PERMISSIONS = {
     "api_update": "write",
     "api_delete": "write",
 }
+
+
+class FormRejected(Exception):
+    """A model rule refused the form's record; the errors are on the form's fields."""
+
+
+def _attach_errors(form: Any, messages: Any) -> None:
+    """Put each ``{field: [message]}`` under its form field (``stage_id`` under the
+    ``stage`` picker); flash what belongs to no field."""
+    messages = messages if isinstance(messages, dict) else {"_": messages}
+    for name, msgs in messages.items():
+        msgs = msgs if isinstance(msgs, list) else [msgs]
+        field = form._fields.get(name) or (
+            form._fields.get(name[:-3]) if name.endswith("_id") else None)
+        if field is None:
+            flash(f"{name}: {' '.join(map(str, msgs))}", "danger")
+        else:
+            field.errors = [*field.errors, *map(str, msgs)]
 
 
 class TrellisModelView(ModelView):
@@ -58,9 +77,13 @@ class TrellisModelView(ModelView):
     def pre_update(self, item: Any) -> None:
         self._check_rules(item)
 
+    def process_form(self, form: Any, is_created: bool) -> None:
+        g.trellis_form = form  # FAB's add/edit call this with the posted form
+        super().process_form(form, is_created)
+
     def _check_rules(self, item: Any) -> None:
-        """Run the model's rules before FAB saves, so a broken rule is shown once,
-        as FAB shows any ``pre_add``/``pre_update`` error, and nothing is saved."""
+        """Run the model's rules before FAB saves.  A broken rule saves nothing and
+        shows the form again, with the user's input and each message under its field."""
         from trellis.db import db
         from trellis.validation import RecordInvalid
 
@@ -68,9 +91,32 @@ class TrellisModelView(ModelView):
             with db.session.no_autoflush:
                 db.session.add(item)
             db.session.flush()
-        except RecordInvalid:
+        except RecordInvalid as exc:
             db.session.rollback()
-            raise
+            form = g.get("trellis_form")
+            if form is None:
+                raise
+            _attach_errors(form, exc.messages)
+            g.trellis_rejected_form = form
+            raise FormRejected("Please correct the errors below.") from exc
+
+    def _add(self) -> Any:
+        widget = super()._add()
+        form = g.pop("trellis_rejected_form", None)
+        if widget is not None or form is None:
+            return widget
+        return self._get_add_widget(form=form, exclude_cols=self._filters.get_relation_cols())
+
+    def _edit(self, pk: Any) -> Any:
+        widgets = super()._edit(pk)
+        form = g.pop("trellis_rejected_form", None)
+        if widgets is not None or form is None:
+            return widgets
+        widgets = self._get_edit_widget(form=form,
+                                        exclude_cols=self._filters.get_relation_cols())
+        return self._get_related_views_widgets(
+            self.datamodel.get(pk, self._base_filters), filters={}, orders=get_order_args(),
+            pages=get_page_args(), page_sizes=get_page_size_args(), widgets=widgets)
 
     def get_action_permission_name(self, name: str) -> str:
         """An action needs ``can_write`` on the resource unless mapped otherwise."""

@@ -338,7 +338,7 @@ def test_deleting_an_order_line_recomputes_the_total(sales):
     assert Decimal(str(total)) == Decimal("10.00")
 
 
-def test_web_form_shows_a_broken_rule_once_and_saves_nothing(sales, web_login):
+def test_web_form_shows_broken_rules_under_their_fields_and_saves_nothing(sales, web_login):
     from trellis.testing import csrf_token
 
     app, client, headers, ids, _ = sales
@@ -351,9 +351,26 @@ def test_web_form_shows_a_broken_rule_once_and_saves_nothing(sales, web_login):
         "stage": str(lost), "amount": "10", "currency": "EUR", "probability": "0"},
         follow_redirects=True)
     page = response.get_data(as_text=True)
-    assert page.count("lost_reason: Required when a deal is marked lost.") == 1
+    # the form comes back with the input kept and the message under its field, once
+    assert response.request.path == "/dealview/add"
+    assert page.count("Please correct the errors below.") == 1
+    assert page.count("Required when a deal is marked lost.") == 1
+    assert 'value="Form deal"' in page
     assert "Database" not in page
     assert client.get("/api/v1/deal/", headers=headers["rep"]).get_json()["count"] == 0
+    deal = client.post("/api/v1/deal/", headers=headers["rep"], json={"name": "Kept"})
+    deal_id = deal.get_json()["id"]
+    form = browser.get(f"/dealview/edit/{deal_id}").get_data(as_text=True)
+    response = browser.post(f"/dealview/edit/{deal_id}", data={
+        "csrf_token": csrf_token(form), "name": "Renamed", "pipeline": "1",
+        "stage": str(lost), "amount": "-3", "currency": "EUR", "probability": "0"},
+        follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.request.path == f"/dealview/edit/{deal_id}"
+    assert "Must not be negative." in page and "Required when a deal is marked lost." in page
+    assert 'value="Renamed"' in page
+    stored = client.get(f"/api/v1/deal/{deal_id}", headers=headers["rep"]).get_json()["result"]
+    assert stored["name"] == "Kept" and stored["stage_id"] != lost
 
 
 def test_new_unowned_leads_are_assigned_round_robin_by_rules(sales, make_user, api_login):

@@ -1,0 +1,135 @@
+"""The sales plugin's dashboard widgets (``trellis_dashboard_widgets``).
+
+Each widget is computed from a report of :mod:`trellis_sales.reports` inside the
+request, so it shows only what the user's record rules let them see.  All need
+``can_read`` on ``sales.Report``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from trellis.currency import company_currency
+from trellis.specs import WidgetSpec
+from trellis_sales import reports
+
+PERMISSION = ("can_read", "sales.Report")
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _quarter(day: date) -> tuple[date, date]:
+    first_month = 3 * ((day.month - 1) // 3) + 1
+    start = date(day.year, first_month, 1)
+    end = (date(day.year + 1, 1, 1) if first_month == 10
+           else date(day.year, first_month + 3, 1)) - timedelta(days=1)
+    return start, end
+
+
+def _fmt(value: Any) -> str:
+    return f"{Decimal(str(value or 0)):,.2f}"
+
+
+def _unconverted(rows: list[dict[str, Any]], field: str) -> list[dict[str, str]]:
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        for item in row.get("unconverted", []):
+            totals[item["currency"]] = totals.get(item["currency"], Decimal(0)) + Decimal(
+                item.get(field, "0"))
+    return [{"currency": c, "amount": _fmt(a)} for c, a in sorted(totals.items()) if a]
+
+
+def _user_names(ids: set[Any]) -> dict[Any, str]:
+    from flask_appbuilder.security.sqla.models import User
+
+    from trellis.db import db
+
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+def forecast_this_quarter() -> dict[str, Any]:
+    start, end = _quarter(_today())
+    rows = reports.forecast(reports.TOTAL, close_from=start, close_to=end)
+    row = rows[0] if rows else {"weighted": "0", "best_case": "0", "committed": "0", "won": "0",
+                                "open_deals": 0}
+    return {"value": _fmt(row["weighted"]), "unit": company_currency(),
+            "note": f"Weighted, {start.isoformat()} to {end.isoformat()}: "
+                    f"{row['open_deals']} open deals, best case {_fmt(row['best_case'])}, "
+                    f"committed {_fmt(row['committed'])}; won so far {_fmt(row['won'])}.",
+            "period": {"from": start.isoformat(), "to": end.isoformat()},
+            "weighted": row["weighted"], "best_case": row["best_case"],
+            "committed": row["committed"], "won": row["won"],
+            "unconverted": _unconverted(rows, "best_case")}
+
+
+def win_rate_90_days() -> dict[str, Any]:
+    since = _today() - timedelta(days=89)
+    rows = reports.win_rate(reports.TOTAL, since=since)
+    row = rows[0] if rows else {"won": 0, "lost": 0, "win_rate": None}
+    rate = row["win_rate"]
+    return {"value": None if rate is None else f"{rate:.1f} %",
+            "win_rate": rate, "won": row["won"], "lost": row["lost"],
+            "note": f"Last 90 days: {row['won']} won, {row['lost']} lost."}
+
+
+def pipeline_by_stage() -> dict[str, Any]:
+    rows = [r for r in reports.forecast("stage") if r["open_deals"]]
+    return {"unit": f"Open amounts (best case), {company_currency()}",
+            "bars": [{"label": f"{r['stage']} ({r['open_deals']})",
+                      "value": float(r["best_case"]), "display": _fmt(r["best_case"])}
+                     for r in rows],
+            "unconverted": _unconverted(rows, "best_case")}
+
+
+def quota_attainment_now() -> dict[str, Any]:
+    rows = reports.quota_attainment(on=_today())
+    return {"columns": ["Rep", "Period", "Quota", "Won", "Attained"],
+            "rows": [[r["user"], f"{r['period_start']} – {r['period_end']}", _fmt(r["quota"]),
+                      _fmt(r["won"]),
+                      None if r["attainment"] is None else f"{r['attainment']:.1f} %"]
+                     for r in rows],
+            "unconverted": _unconverted(rows, "won")}
+
+
+def lost_reasons_90_days() -> dict[str, Any]:
+    rows = reports.lost_reasons(since=_today() - timedelta(days=89))[:5]
+    return {"columns": ["Reason", "Deals", f"Amount ({company_currency()})"],
+            "rows": [[r["reason"], r["deals"], _fmt(r["amount"])] for r in rows],
+            "unconverted": _unconverted(rows, "amount")}
+
+
+def won_by_rep_this_quarter() -> dict[str, Any]:
+    start, end = _quarter(_today())
+    rows = [r for r in reports.forecast("owner", close_from=start, close_to=end)
+            if Decimal(r["won"])]
+    names = _user_names({r["owner"] for r in rows})
+    return {"unit": f"Won this quarter, {company_currency()}",
+            "bars": [{"label": names.get(r["owner"], "(no owner)"), "value": float(r["won"]),
+                      "display": _fmt(r["won"])} for r in rows],
+            "unconverted": _unconverted(rows, "won")}
+
+
+def widgets() -> list[WidgetSpec]:
+    return [
+        WidgetSpec("forecast_quarter", "Forecast this quarter", forecast_this_quarter,
+                   kind="kpi", permission=PERMISSION),
+        WidgetSpec("win_rate", "Win rate", win_rate_90_days, kind="kpi",
+                   permission=PERMISSION),
+        WidgetSpec("pipeline_by_stage", "Pipeline by stage", pipeline_by_stage, kind="bars",
+                   permission=PERMISSION),
+        WidgetSpec("won_by_rep", "Won this quarter by rep", won_by_rep_this_quarter,
+                   kind="bars", permission=PERMISSION),
+        WidgetSpec("quota_attainment", "Quota attainment", quota_attainment_now,
+                   kind="table", permission=PERMISSION),
+        WidgetSpec("lost_reasons", "Top lost reasons (90 days)", lost_reasons_90_days,
+                   kind="table", permission=PERMISSION),
+    ]

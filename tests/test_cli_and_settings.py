@@ -78,14 +78,17 @@ def test_settings_from_the_cli_are_validated_per_field(cli):
     assert cli("settings", "set", "sales", "company_currency=USD").returncode == 0
     assert json.loads(cli("settings", "get", "sales").stdout)["company_currency"] == "USD"
     assert "use FIELD=VALUE" in cli("settings", "set", "sales", "oops").stderr
-    assert "has no settings" in cli("settings", "get", "core").stderr
+    assert "has no settings" in cli("settings", "get", "nosuchplugin").stderr
 
 
 def test_demo_fills_the_database_once(cli):
-    first = cli("demo", "--contacts", "30")
+    short = cli("demo", "--users-password", "short")
+    assert short.returncode != 0 and "--users-password" in short.stderr
+    first = cli("demo", "--contacts", "30", "--users-password", "demo-pass-1")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("Demo data: 12 accounts, 30 contacts, ")
-    assert first.stdout.strip().endswith("8 products, 40 leads, 30 deals")
+    for part in ("3 sales users", "8 products", "1 follow-up plans", "40 leads", "30 deals"):
+        assert part in first.stdout
     assert "already present" in cli("demo").stdout
 
 

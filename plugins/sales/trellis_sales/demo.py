@@ -18,6 +18,8 @@ from trellis_sales.models import (
     Deal,
     DealLine,
     DealStageHistory,
+    FollowUpPlan,
+    FollowUpStep,
     Lead,
     Order,
     OrderLine,
@@ -112,6 +114,14 @@ def load(session: Any, rng: Any, contact_ids: list[int],
                                      valid_from=today - timedelta(days=365)))
     products = [Product(sku=s, name=n, price=Decimal(p)) for s, n, p in PRODUCTS]
     session.add_all(products)
+    if not session.scalar(select(FollowUpPlan.id).limit(1)):
+        session.add(FollowUpPlan(name="New lead cadence",
+                                 description="Call, then e-mail, then meet within a week.",
+                                 steps=[FollowUpStep(day=1, kind="call", subject="Intro call"),
+                                        FollowUpStep(day=3, kind="email",
+                                                     subject="Send case studies"),
+                                        FollowUpStep(day=7, kind="meeting",
+                                                     subject="Demo meeting")]))
     now = utcnow()
     leads = []
     for i in range(40):
@@ -173,4 +183,5 @@ def load(session: Any, rng: Any, contact_ids: list[int],
                               period_end=end - timedelta(days=1), amount=Decimal("60000")))
     session.flush()
     return {"sales users": len(USERS) if reps else 0, "products": len(products),
+            "follow-up plans": 1,
             "leads": len(leads), "deals": deals, "orders": orders, "tasks": tasks}

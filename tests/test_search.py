@@ -78,6 +78,7 @@ def test_search_page_lists_links(site, web_login):
     app, client, headers = site
     browser = app.test_client()
     web_login(browser, "rep", "pw-123456")
+    assert 'id="trellis-search"' in browser.get("/dealview/list/").get_data(as_text=True)
     page = browser.get("/search/?q=acme").get_data(as_text=True)
     assert "Acme rollout" in page and "Acme renewal" not in page and "Ada Acme" in page
     assert "Type at least 2 characters." in browser.get("/search/?q=a").get_data(as_text=True)

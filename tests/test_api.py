@@ -121,7 +121,7 @@ def test_settings_api_validates_each_field(trellis_app_factory, api_login):
     assert response.status_code == 200
     assert response.get_json()["result"] == {
         "company_currency": "EUR", "stale_deal_days": 30, "lead_response_hours": 4,
-        "create_order_on_won": True}
+        "lead_response_warn_minutes": 60, "create_order_on_won": True}
     assert client.put("/api/v1/settings/sales", headers=headers, data="[1]",
                       content_type="application/json").status_code == 400
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from flask import current_app, g, request
-from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.api import ModelRestApi, expose, safe
+from flask_appbuilder.security.decorators import permission_name, protect
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
@@ -23,6 +24,8 @@ API_PERMISSIONS = {
     "post": "write",
     "put": "write",
     "delete": "write",
+    # POST /_duplicates: the duplicate check before creating (trellis.duplicates)
+    "duplicates": "write",
 }
 
 
@@ -115,7 +118,65 @@ class TrellisModelApi(ModelRestApi):
         rules.default_owner(item)
 
     def post_headless(self) -> Any:
-        return self._saving(super().post_headless)
+        return self._with_duplicates(self._saving(super().post_headless))
+
+    def _with_duplicates(self, response: Any) -> Any:
+        """A created record that may duplicate others: ``warnings.duplicates`` in
+        the 201 answer (the record is created all the same)."""
+        from trellis import duplicates
+
+        if response.status_code != 201 or not duplicates.has_matcher(self.datamodel.obj):
+            return response
+        body = response.get_json()
+        item = db.session.get(self.datamodel.obj, body.get("id"))
+        found = duplicates.warnings_for(db.session, item) if item is not None else []
+        body["warnings"] = {"duplicates": found}
+        response.set_data(current_app.json.dumps(body))
+        return response
+
+    @expose("/_duplicates", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("duplicates")
+    def duplicates(self) -> Any:
+        """Records a would-be record duplicates (ask before creating).
+        ---
+        post:
+          description: >-
+            The records the JSON body (a record as POST / would take, any
+            subset of fields) would duplicate; nothing is saved.
+          requestBody:
+            content:
+              application/json:
+                schema: {type: object}
+          responses:
+            200:
+              description: '{"duplicates": [{"model", "id", "label", "reason"}]}'
+            400:
+              $ref: '#/components/responses/400'
+            404:
+              $ref: '#/components/responses/404'
+        """
+        from trellis import duplicates
+
+        if not duplicates.has_matcher(self.datamodel.obj):
+            return self.response_404()
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.response_400(message="Request is not a JSON object")
+        g.trellis_submitted = set(body)
+        try:
+            item = self.add_model_schema.load(body, partial=True)
+        except ValidationError as err:
+            return self.response_400(message=err.messages)
+        if isinstance(item, dict):
+            item = self.datamodel.obj(**item)
+        try:
+            found = duplicates.find_duplicates(db.session, item)
+        finally:
+            if item in db.session:
+                db.session.expunge(item)
+        return self.response(200, duplicates=found)
 
     def put_headless(self, pk: Any) -> Any:
         return self._saving(lambda: super(TrellisModelApi, self).put_headless(pk))

@@ -158,7 +158,9 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
         if spec.name:
             view = appbuilder.add_view(
                 spec.view, spec.name, label=spec.label or spec.name, icon=spec.icon,
-                category=spec.category or category, category_icon=icon,
+                # category="" puts the entry at the top level of the menu
+                category=category if spec.category is None else spec.category,
+                category_icon=icon,
                 menu_cond=menu_cond,
             )
         else:

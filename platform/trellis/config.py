@@ -27,6 +27,15 @@ ENVIRONMENT = [
     ("TRELLIS_LOG_LEVEL", "log level of the trellis loggers", "INFO"),
     ("TRELLIS_PROXY_FIX", "1: trust one reverse proxy's X-Forwarded-For/-Proto/-Host headers "
      "(client addresses for rate limits, https URLs)", "0"),
+    ("TRELLIS_SMTP_HOST", "SMTP server for notification e-mails; unset: notifications stay "
+     "in-app", ""),
+    ("TRELLIS_SMTP_PORT", "SMTP port", "25"),
+    ("TRELLIS_SMTP_USER", "SMTP user name; unset: no login", ""),
+    ("TRELLIS_SMTP_PASSWORD", "SMTP password", ""),
+    ("TRELLIS_SMTP_STARTTLS", "1: upgrade the SMTP connection with STARTTLS", "0"),
+    ("TRELLIS_MAIL_FROM", "sender address of notification e-mails", "trellis@localhost"),
+    ("TRELLIS_BASE_URL", "public address of the site (https://crm.example.com), for links "
+     "in e-mails; unset: e-mails show paths", ""),
 ]
 
 
@@ -79,6 +88,13 @@ def from_environment() -> dict[str, Any]:
         "TRELLIS_COUNT_CAP": int(env("TRELLIS_COUNT_CAP", "10000")),
         "TRELLIS_LOG_LEVEL": env("TRELLIS_LOG_LEVEL", "INFO"),
         "TRELLIS_PROXY_FIX": env("TRELLIS_PROXY_FIX", "0") == "1",
+        "TRELLIS_SMTP_HOST": env("TRELLIS_SMTP_HOST") or None,
+        "TRELLIS_SMTP_PORT": int(env("TRELLIS_SMTP_PORT", "25")),
+        "TRELLIS_SMTP_USER": env("TRELLIS_SMTP_USER") or None,
+        "TRELLIS_SMTP_PASSWORD": env("TRELLIS_SMTP_PASSWORD") or None,
+        "TRELLIS_SMTP_STARTTLS": env("TRELLIS_SMTP_STARTTLS", "0") == "1",
+        "TRELLIS_MAIL_FROM": env("TRELLIS_MAIL_FROM", "trellis@localhost"),
+        "TRELLIS_BASE_URL": (env("TRELLIS_BASE_URL") or "").rstrip("/"),
         # Flask-AppBuilder
         "APP_NAME": "Trellis",
         "APP_ICON": "/static/trellis/logo.svg",

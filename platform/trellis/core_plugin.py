@@ -28,11 +28,17 @@ from trellis.admin import (
 )
 from trellis.api import TrellisModelApi, model_api
 from trellis.audit import jsonable
+from trellis import currency, dashboard
+from trellis import businesshours, duplicates
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
 from trellis.models import Account, Activity, Contact, Note, Tag
+from trellis import notification_views as inbox
+from trellis.notifications import EMAIL_JOB, email_notifications
+from trellis.search import SearchApi, SearchView
 from trellis.specs import BlueprintSpec, JobSpec, Manifest, ModelSpec, RoleSpec, ViewSpec
+from trellis.specs import ScheduleSpec
 from trellis.views import TrellisModelView
 
 #: Read by the plugin loader, like every plugin module's ``__version__``.
@@ -160,6 +166,13 @@ class TagApi(TrellisModelApi):
 CORE_RESOURCES = ["core.Contact", "core.Account", "core.Activity", "core.Note", "core.Tag"]
 #: Every signed-in user may manage their own API keys (FAB's API checks ownership).
 OWN_API_KEYS = [(f"can_{p}", "core.ApiKey") for p in ("list", "create", "get", "revoke")]
+#: Everyone reads the dashboard (each widget checks its own permission) and the rates;
+#: admins (and roles plugins grant it to, e.g. Sales Manager) edit the rates.
+DASHBOARD_AND_RATES = [("can_read", dashboard.RESOURCE), ("can_read", "core.ExchangeRate")]
+#: Search shows only models the user may read, filtered by their record rules.
+SEARCH = ("can_read", "core.Search")
+#: Everyone reads and marks read their own notifications and sets their own preferences.
+INBOX = [(p, r) for r in (inbox.NOTIFICATION, inbox.PREFERENCE) for p in ("can_read", "can_write")]
 
 
 @hookimpl
@@ -172,14 +185,23 @@ def trellis_manifest() -> Manifest:
 def trellis_models() -> list[ModelSpec]:
     return [
         ModelSpec(Account, "account", "Account", schema=AccountSchema,
-                  searchable=("name", "domain"), owner_field="owner_id"),
+                  searchable=("name", "domain"), owner_field="owner_id",
+                  duplicates=duplicates.account_duplicates),
         ModelSpec(Contact, "contact", "Contact", schema=ContactSchema,
                   searchable=("first_name", "last_name", "email", "phone"),
-                  owner_field="owner_id", contact_field="id"),
+                  owner_field="owner_id", contact_field="id",
+                  duplicates=duplicates.contact_duplicates),
         ModelSpec(Activity, "activity", "Activity", searchable=("subject",),
                   contact_field="contact_id", audited=False),
         ModelSpec(Note, "note", "Note", searchable=("body",), contact_field="contact_id"),
         ModelSpec(Tag, "tag", "Tag", searchable=("name",)),
+        ModelSpec(currency.ExchangeRate, "exchange_rate", "Exchange rate",
+                  searchable=("currency",), validate=currency.rate_validate),
+        ModelSpec(businesshours.BusinessCalendar, "calendar", "Business calendar",
+                  searchable=("name",), before_save=businesshours.calendar_before_save,
+                  validate=businesshours.validate_calendar),
+        ModelSpec(businesshours.Holiday, "holiday", "Holiday",
+                  validate=businesshours.holiday_validate),
     ]
 
 
@@ -188,24 +210,36 @@ def trellis_views() -> list[ViewSpec]:
     customers = "Customers"
     admin = "Admin"
     return [
+        ViewSpec(dashboard.DashboardView, "Dashboard", icon="fa-tachometer-alt",
+                 category=""),
         ViewSpec(ContactView, "Contacts", icon="fa-address-book", category=customers),
         ViewSpec(AccountView, "Accounts", icon="fa-building", category=customers),
         ViewSpec(ActivityView, "Activities", icon="fa-stream", category=customers),
         ViewSpec(NoteView, "Notes", icon="fa-sticky-note", category=customers),
         ViewSpec(TagView, "Tags", icon="fa-tags", category=customers),
+        ViewSpec(SearchView, "Search", icon="fa-search", category=customers),
         ViewSpec(PluginsView, "Plugins", icon="fa-puzzle-piece", category=admin),
         ViewSpec(SettingsView, "Settings", icon="fa-sliders-h", category=admin),
         ViewSpec(AuditView, "Audit log", icon="fa-history", category=admin),
         ViewSpec(ApiKeyAdminView, "API keys", icon="fa-key", category=admin),
         ViewSpec(TeamView, "Teams", icon="fa-user-friends", category=admin),
         ViewSpec(RoleScopeView, "Record rules", icon="fa-user-lock", category=admin),
+        ViewSpec(inbox.NotificationsView, "Notifications", icon="fa-bell", category="Me"),
+        ViewSpec(inbox.PreferencesView, "My preferences", icon="fa-user-cog", category="Me"),
+        ViewSpec(currency.ExchangeRateView, "Exchange rates", icon="fa-exchange-alt",
+                 category=admin),
+        ViewSpec(businesshours.BusinessCalendarView, "Business calendars",
+                 icon="fa-calendar-alt", category=admin),
+        ViewSpec(businesshours.HolidayView),
     ]
 
 
 @hookimpl
 def trellis_apis() -> list[type]:
     return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
-            SettingsApi, ApiKeyApi]
+            SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
+            SearchApi, businesshours.BusinessCalendarApi,
+            businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi]
 
 
 @hookimpl
@@ -217,15 +251,33 @@ def trellis_blueprints() -> list[BlueprintSpec]:
 def trellis_roles() -> list[RoleSpec]:
     return [
         RoleSpec("CRM User", [(p, r) for r in CORE_RESOURCES for p in ("can_read", "can_write")]
-                 + OWN_API_KEYS),
-        RoleSpec("CRM Viewer", [("can_read", r) for r in CORE_RESOURCES]),
+                 + OWN_API_KEYS + [SEARCH] + DASHBOARD_AND_RATES + INBOX),
+        RoleSpec("CRM Viewer", [("can_read", r) for r in CORE_RESOURCES] + [SEARCH]
+                 + DASHBOARD_AND_RATES + INBOX),
     ]
+
+
+@hookimpl
+def trellis_settings_schema() -> type:
+    return currency.CoreSettings
 
 
 @hookimpl
 def trellis_jobs() -> list[JobSpec]:
     return [JobSpec("core.run_event_handler", run_event_handler,
-                    description="run a background event handler")]
+                    description="run a background event handler"),
+            JobSpec(EMAIL_JOB, email_notifications,
+                    description="e-mail notifications to users who want them")]
+
+
+@hookimpl
+def trellis_schedules() -> list[ScheduleSpec]:
+    return [ScheduleSpec(EMAIL_JOB, interval=300)]
+
+
+@hookimpl
+def trellis_app_ready(app: Any) -> None:
+    app.context_processor(inbox.unread_badge)  # the navbar's notification bell
 
 
 @hookimpl

@@ -153,9 +153,12 @@ def trellis_roles() -> list[RoleSpec]:
 def trellis_dashboard_widgets() -> list[WidgetSpec]:
     """Return dashboard widgets this plugin offers.
 
-    Each :class:`trellis.specs.WidgetSpec` has a stable name, a label and a
-    function computing its data for the current user.  Widgets of a disabled
-    plugin are not offered.
+    Each :class:`trellis.specs.WidgetSpec` has a stable name, a label, a kind
+    and a function computing its data for the current user (inside the request,
+    so ``restrict()``-ed queries follow the user's record rules).  The core's
+    dashboard (:mod:`trellis.dashboard`) shows the widgets of enabled plugins
+    whose ``permission`` the user has.  Widgets of a disabled plugin are not
+    offered.
     """
 
 

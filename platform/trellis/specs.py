@@ -53,6 +53,11 @@ class ModelSpec:
     before_save: Callable[[Any, Any, str], None] | None = None
     #: ``validate(obj)`` -> ``{field: [messages]}``: rules checked on every save.
     validate: Callable[[Any], dict[str, list[str]] | None] | None = None
+    #: ``duplicates(session, obj)`` -> a ``select()`` of possible duplicates of
+    #: ``obj`` (saved or not), labelled ``model``, ``id``, ``label``, ``reason``,
+    #: or ``None``.  Creating a record then warns about them (see
+    #: :mod:`trellis.duplicates`); it never blocks the save.
+    duplicates: Callable[[Any, Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,9 +129,15 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class WidgetSpec:
-    """A dashboard widget; ``data()`` returns JSON-serialisable data."""
+    """A dashboard widget; ``data()`` returns JSON-serialisable data.
+
+    ``kind`` is ``kpi``, ``table`` or ``bars`` (see :mod:`trellis.dashboard` for
+    the shape of each).  ``permission`` (``(permission, resource)``, e.g.
+    ``("can_read", "sales.Report")``) shows the widget only to users who have it.
+    """
 
     name: str
     label: str
     data: Callable[[], Any]
     kind: str = "kpi"
+    permission: tuple[str, str] | None = None

@@ -77,6 +77,12 @@ class TrellisModelView(ModelView):
     def pre_update(self, item: Any) -> None:
         self._check_rules(item)
 
+    def post_add(self, item: Any) -> None:
+        """Warn (with links) when the new record matches existing ones."""
+        from trellis.duplicates import flash_duplicates
+
+        flash_duplicates(item)
+
     def process_form(self, form: Any, is_created: bool) -> None:
         g.trellis_form = form  # FAB's add/edit call this with the posted form
         super().process_form(form, is_created)

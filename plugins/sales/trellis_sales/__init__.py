@@ -5,7 +5,8 @@ history and product lines, products, orders, follow-up tasks), the rules that
 run on every save (stage history, probabilities, won/lost, order on won,
 timeline entries, events), lead conversion, views, REST APIs and roles with
 record rules.  Assignment, reminders, the board, forecasts and reports are to
-come (see issue 3).
+come (see issue 3).  Reports, quotas and dashboard widgets: ``reports.py``,
+``quota.py``, ``widgets.py`` (docs/sales.md).
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ __version__ = "0.1.0"
 class SalesSettings(Schema):
     company_currency = fields.String(
         load_default="EUR", validate=validate.Regexp(r"^[A-Z]{3}$", error="Use an ISO 4217 code, e.g. EUR."),
-        metadata={"label": "Company currency", "description": "Reports are converted to it."})
+        metadata={"label": "Default currency of new deals and orders",
+                  "description": "Reports use the core setting company_currency."})
     stale_deal_days = fields.Integer(
         load_default=14, validate=validate.Range(min=1, max=365),
         metadata={"label": "Days without activity before a deal gets a follow-up task"})
     lead_response_hours = fields.Integer(
         load_default=4, validate=validate.Range(min=1, max=240),
         metadata={"label": "First-response SLA for new leads (business hours)"})
+    lead_response_warn_minutes = fields.Integer(
+        load_default=60, validate=validate.Range(min=0, max=14400),
+        metadata={"label": "Flag leads this many business minutes before the SLA runs out"})
     create_order_on_won = fields.Boolean(
         load_default=True, metadata={"label": "Create the order when a deal is won"})
 
@@ -47,10 +52,11 @@ def trellis_settings_schema() -> type[Schema]:
 
 SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Order",
            "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
-           "core.Tag"]
+           "core.Tag", "core.Notification", "core.Preference"]
 CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule",
-             "sales.FollowUpPlan", "sales.FollowUpStep", "sales.Quota"]
-READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report"]
+             "sales.FollowUpPlan", "sales.FollowUpStep", "sales.Quota", "core.ExchangeRate"]
+READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report", "core.Search",
+             "core.Dashboard"]
 
 
 def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
@@ -60,8 +66,10 @@ def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
 
 @hookimpl
 def trellis_models() -> list[ModelSpec]:
-    from trellis_sales import assignment
+    from trellis_sales import assignment, quota
     from trellis_sales import behaviour as b
+    from trellis_sales.duplicates import lead_duplicates
+    from trellis_sales import plans
     from trellis_sales import models as m
 
     return [
@@ -69,7 +77,8 @@ def trellis_models() -> list[ModelSpec]:
         ModelSpec(m.Stage, "stage", "Stage", searchable=("name",)),
         ModelSpec(m.Lead, "lead", "Lead", owner_field="owner_id",
                   searchable=("first_name", "last_name", "email", "company"),
-                  before_save=b.lead_before_save, validate=b.lead_validate),
+                  before_save=b.lead_before_save, validate=b.lead_validate,
+                  duplicates=lead_duplicates),
         ModelSpec(m.Deal, "deal", "Deal", owner_field="owner_id", contact_field="contact_id",
                   searchable=("name",), before_save=b.deal_before_save,
                   validate=b.deal_validate),
@@ -89,39 +98,50 @@ def trellis_models() -> list[ModelSpec]:
                   validate=b.task_validate),
         ModelSpec(m.FollowUpPlan, "followup_plan", "Follow-up plan", searchable=("name",)),
         ModelSpec(m.FollowUpStep, "followup_step", "Follow-up plan step",
-                  parent=("plan_id", m.FollowUpPlan)),
-        ModelSpec(m.Quota, "quota", "Sales quota", owner_field="user_id"),
+                  parent=("plan_id", m.FollowUpPlan), validate=plans.step_validate),
+        ModelSpec(m.Quota, "quota", "Sales quota", owner_field="user_id",
+                  validate=quota.quota_validate),
     ]
 
 
 @hookimpl
 def trellis_views() -> list[ViewSpec]:
-    from trellis_sales import web
+    from trellis_sales import board, plans, quota, web
 
     return [
         ViewSpec(web.LeadView, "Leads", icon="fa-user-plus"),
         ViewSpec(web.DealView, "Deals", icon="fa-handshake"),
+        ViewSpec(board.PipelineBoardView, "Pipeline board", icon="fa-columns"),
         ViewSpec(web.TaskView, "Follow-ups", icon="fa-tasks"),
         ViewSpec(web.OrderView, "Orders", icon="fa-shopping-cart"),
         ViewSpec(web.ProductView, "Products", icon="fa-box"),
         ViewSpec(web.PipelineView, "Pipelines", icon="fa-stream"),
         ViewSpec(web.AssignmentRuleView, "Lead assignment", icon="fa-random"),
+        ViewSpec(quota.QuotaView, "Quotas", icon="fa-bullseye"),
         ViewSpec(web.StageView),
         ViewSpec(web.StageHistoryView),
         ViewSpec(web.DealLineView),
         ViewSpec(web.OrderLineView),
+        *plans.view_specs(),
         ViewSpec(overview_view("sales"), "Sales overview", icon="fa-info-circle"),
     ]
 
 
 @hookimpl
 def trellis_apis() -> list[type]:
-    from trellis_sales import web
+    from trellis_sales import plans, quota, web
 
     return [web.LeadApi, web.DealApi, web.DealLineApi, web.StageHistoryApi, web.TaskApi,
             web.OrderApi, web.OrderLineApi, web.ProductApi, web.PipelineApi, web.StageApi,
-            web.AssignmentRuleApi, web.SalesReportApi,
-            overview_api("sales")]
+            web.AssignmentRuleApi, web.SalesReportApi, quota.QuotaApi,
+            overview_api("sales"), *plans.APIS]
+
+
+@hookimpl
+def trellis_dashboard_widgets() -> list:
+    from trellis_sales import widgets
+
+    return widgets.widgets()
 
 
 @hookimpl
@@ -134,10 +154,32 @@ def trellis_roles() -> list[RoleSpec]:
 
 
 @hookimpl
-def trellis_demo_data(session, rng, contact_ids) -> dict[str, int]:
+def trellis_demo_data(session, rng, contact_ids, users_password) -> dict[str, int]:
     from trellis_sales.demo import load
 
-    return load(session, rng, contact_ids)
+    return load(session, rng, contact_ids, users_password)
+
+
+@hookimpl
+def trellis_jobs() -> list:
+    from trellis.specs import JobSpec
+    from trellis_sales import reminders, sla
+
+    return [JobSpec("sales.check_lead_sla", sla.check_lead_sla,
+                    description="flag and escalate leads about to miss their first-response SLA"),
+            JobSpec("sales.remind_tasks", reminders.remind_tasks,
+                    description="notify owners of tasks due soon and overdue"),
+            JobSpec("sales.stale_deals", reminders.stale_deals,
+                    description="create follow-up tasks for deals without recent activity")]
+
+
+@hookimpl
+def trellis_schedules() -> list:
+    from trellis.specs import ScheduleSpec
+
+    return [ScheduleSpec("sales.check_lead_sla", interval=300),
+            ScheduleSpec("sales.remind_tasks", interval=300),
+            ScheduleSpec("sales.stale_deals", interval=3600)]
 
 
 @hookimpl

@@ -16,6 +16,8 @@ from trellis.db import utcnow
 from trellis.events import queue
 from trellis.models import Activity
 from trellis.settings import get_settings
+from trellis_sales import sla
+from trellis_sales import reminders
 from trellis_sales.models import (
     LEAD_SOURCES,
     LEAD_STATUSES,
@@ -84,6 +86,7 @@ def default_pipeline(session: Any) -> Pipeline | None:
 def deal_before_save(session: Any, deal: Deal, action: str) -> None:
     if action == "deleted":
         return
+    reminders.deal_touched(deal, action)  # any change is activity (stale-deal follow-ups)
     deal.currency = deal.currency or get_settings(PLUGIN)["company_currency"]
     if deal.amount is None:
         deal.amount = Decimal("0")
@@ -218,6 +221,7 @@ def lead_before_save(session: Any, lead: Lead, action: str) -> None:
         return
     lead.status = lead.status or "new"
     lead.source = lead.source or "manual"
+    sla.lead_saved(session, lead, action)  # first-response SLA: due time, first contact
     if action == "created" and lead.owner_id is None:
         from trellis_sales.assignment import assign
 
@@ -315,6 +319,8 @@ def task_before_save(session: Any, task: Task, action: str) -> None:
     if action == "deleted":
         return
     task.kind = task.kind or "todo"
+    sla.task_saved(session, task, action)  # a call/e-mail/meeting done contacts its lead
+    reminders.task_touched(session, task, action)  # a task created or done: deal activity
     if task.done_at is not None and (action == "created" or _changed(task, "done_at")) \
             and _old(task, "done_at") is None:
         with session.no_autoflush:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import request
@@ -16,6 +15,8 @@ from trellis.validation import RecordInvalid
 from trellis.views import TrellisModelView
 from trellis_sales import reports
 from trellis_sales.conversion import convert_lead
+from trellis_sales.sla import SlaStateMixin
+from trellis_sales.plans import ApplyPlanAction
 from trellis_sales.models import (
     AssignmentRule,
     Deal,
@@ -59,7 +60,7 @@ class DealLineView(TrellisModelView):
     add_columns = edit_columns = ["deal", "product", "quantity", "unit_price"]
 
 
-class DealView(TrellisModelView):
+class DealView(ApplyPlanAction, TrellisModelView):
     datamodel = TrellisSQLAInterface(Deal)
     list_columns = ["name", "account", "stage", "amount", "currency", "probability",
                     "expected_close", "owner"]
@@ -72,12 +73,13 @@ class DealView(TrellisModelView):
     related_views = [DealLineView, StageHistoryView]
 
 
-class LeadView(TrellisModelView):
+class LeadView(ApplyPlanAction, TrellisModelView):
     datamodel = TrellisSQLAInterface(Lead)
     list_columns = ["first_name", "last_name", "company", "email", "source", "status",
-                    "score", "owner", "created_on"]
+                    "score", "owner", "created_on", "response_due_at"]
     search_columns = ["first_name", "last_name", "company", "email", "source", "status",
-                      "owner", "country", "industry"]
+                      "owner", "country", "industry", "response_due_at", "first_contacted_at"]
+    label_columns = {"response_due_at": "Respond by", "first_contacted_at": "First contacted"}
     add_columns = edit_columns = ["first_name", "last_name", "email", "phone", "company",
                                   "title", "industry", "country", "source", "status", "owner"]
     base_order = ("created_on", "desc")
@@ -157,12 +159,13 @@ TaskApi = _api(Task, "task", ["kind", "subject", "notes", "due_at", "done_at", "
                               "lead_id", "contact_id", "deal_id"])
 
 
-class LeadApi(_api(Lead, "lead", ["first_name", "last_name", "email", "phone", "company",
-                                  "title", "industry", "country", "source", "status",
-                                  "owner_id"], read_only=["score", "created_on",
-                                                          "converted_contact_id",
-                                                          "converted_deal_id"])):
-    method_permission_name = {**API_PERMISSIONS, "convert": "write"}
+class LeadApi(SlaStateMixin, _api(Lead, "lead", ["first_name", "last_name", "email", "phone",
+                                                 "company", "title", "industry", "country",
+                                                 "source", "status", "owner_id"],
+                                  read_only=["score", "created_on", "converted_contact_id",
+                                             "converted_deal_id", "response_due_at",
+                                             "first_contacted_at", "sla_escalated_at"])):
+    method_permission_name = {**API_PERMISSIONS, "convert": "write", "sla_report": "read"}
 
     @expose("/<int:pk>/convert", methods=["POST"])
     @protect()
@@ -220,66 +223,56 @@ class LeadApi(_api(Lead, "lead", ["first_name", "last_name", "email", "phone", "
 
 
 class SalesReportApi(BaseApi):
-    """``/api/v1/sales_report/``: forecast and win rate, computed in SQL."""
+    """``/api/v1/sales_report/<name>``: the sales reports (``trellis_sales.reports``),
+    computed in SQL under the user's record rules; bad parameters answer 400."""
 
     resource_name = "sales_report"
     class_permission_name = "sales.Report"
-    method_permission_name = {"forecast": "read", "win_rate": "read"}
+    method_permission_name = {"index": "read", "report": "read"}
     allow_browser_login = True
     openapi_spec_tag = "Sales: reports"
 
-    @expose("/forecast", methods=["GET"])
+    @expose("/", methods=["GET"])
     @protect()
     @safe
-    @permission_name("forecast")
-    def forecast(self):
-        """Weighted pipeline, best case and committed by month, owner or stage.
+    @permission_name("index")
+    def index(self):
+        """The reports, with their parameters.
         ---
         get:
-          parameters:
-          - {in: query, name: group, schema: {type: string, enum: [month, owner, stage]}}
-          - {in: query, name: commit_from, schema: {type: integer, minimum: 0, maximum: 100}}
           responses:
-            200: {description: One row per group and currency}
-            400: {$ref: '#/components/responses/400'}
+            200: {description: "result: [{name, description, params}]"}
         """
-        errors, group = {}, request.args.get("group", "month")
-        if group not in ("month", "owner", "stage"):
-            errors["group"] = ["Must be one of: month, owner, stage."]
-        try:
-            commit_from = int(request.args.get("commit_from", "75"))
-            if not 0 <= commit_from <= 100:
-                raise ValueError
-        except ValueError:
-            errors["commit_from"] = ["Must be a whole number from 0 to 100."]
-        if errors:
-            return self.response_400(message=errors)
-        return self.response(200, result=reports.forecast(group, commit_from))
+        return self.response(200, result=[
+            {"name": name, "description": report.description,
+             "params": {p: {"kind": spec.kind, "default": spec.default,
+                            **({"choices": list(spec.choices)} if spec.choices else {})}
+                        for p, spec in report.params.items()}}
+            for name, report in reports.REPORTS.items()])
 
-    @expose("/win_rate", methods=["GET"])
+    @expose("/<name>", methods=["GET"])
     @protect()
     @safe
-    @permission_name("win_rate")
-    def win_rate(self):
-        """Won ÷ (won + lost) of closed deals by owner, source or month.
+    @permission_name("report")
+    def report(self, name: str):
+        """One report: forecast, win_rate, funnel, sales_cycle, time_in_stage,
+        lost_reasons, pipeline_velocity, repeat_purchase or quota_attainment.
         ---
         get:
           parameters:
-          - {in: query, name: group, schema: {type: string, enum: [owner, source, month]}}
+          - {in: path, name: name, schema: {type: string}}
+          - {in: query, name: group, schema: {type: string}}
           - {in: query, name: since, schema: {type: string, format: date}}
+          - {in: query, name: until, schema: {type: string, format: date}}
           responses:
-            200: {description: One row per group}
+            200: {description: "result: one row per group (see docs/sales.md)"}
             400: {$ref: '#/components/responses/400'}
+            404: {$ref: '#/components/responses/404'}
         """
-        errors, group = {}, request.args.get("group", "owner")
-        if group not in ("owner", "source", "month"):
-            errors["group"] = ["Must be one of: owner, source, month."]
-        since = None
-        if request.args.get("since"):
-            try:
-                since = datetime.fromisoformat(request.args["since"])
-            except ValueError:
-                errors["since"] = ["Not a valid date, e.g. 2026-01-31."]
+        report = reports.REPORTS.get(name)
+        if report is None:
+            return self.response_404()
+        params, errors = reports.parse_params(report, request.args)
         if errors:
             return self.response_400(message=errors)
-        return self.response(200, result=reports.win_rate(group, since))
+        return self.response(200, result=report.func(**params))

@@ -77,8 +77,8 @@ def notify_from_select(session: Any, rows: Select, *, kind: str = "info",
         sub.c.user_id.is_not(None), ~already)
     result = session.execute(insert(Notification).from_select(
         ["user_id", "subject", "body", "link", "dedupe_key", "kind", "plugin", "created_on"],
-        source))
-    return result.rowcount or 0
+        source).returning(Notification.id))
+    return len(result.all())  # (rowcount of INSERT … SELECT is -1 under psycopg)
 
 
 def unread_count(session: Any, user_id: int) -> int:

@@ -150,7 +150,8 @@ def stale_deals() -> dict[str, int]:
         ["kind", "subject", "due_at", "owner_id", "deal_id", "contact_id", "origin"],
         select(literal("todo"), func.substr(literal("Follow up: ") + Deal.name, 1, 200), due,
                Deal.owner_id, Deal.id, Deal.contact_id, literal("stale"))
-        .where(Deal.last_activity_at == now, ~open_task))).rowcount or 0
+        .where(Deal.last_activity_at == now, ~open_task)).returning(Task.id)).all()
+    created = len(created)  # (rowcount of INSERT … SELECT is -1 under psycopg)
     notified = notify_from_select(session, select(
         Task.owner_id.label("user_id"),
         func.substr(literal("Deal gone quiet: ") + Deal.name, 1, 255).label("subject"),

@@ -1,12 +1,13 @@
 """Trellis Sales: leads, deals and pipelines, orders, follow-ups, forecast and reports.
 
-Built so far: the data model (pipelines and stages, leads, deals with stage
-history and product lines, products, orders, follow-up tasks), the rules that
-run on every save (stage history, probabilities, won/lost, order on won,
-timeline entries, events), lead conversion, views, REST APIs and roles with
-record rules.  Assignment, reminders, the board, forecasts and reports are to
-come (see issue 3).  Reports, quotas and dashboard widgets: ``reports.py``,
-``quota.py``, ``widgets.py`` (docs/sales.md).
+Where things are: ``models.py`` (tables), ``behaviour.py`` (rules on every
+save: stage history, probabilities, won/lost, order on won, timeline, events),
+``conversion.py`` (lead → contact + account + deal), ``assignment.py``
+(round-robin lead assignment), ``sla.py`` (first-response SLA),
+``reminders.py`` and ``plans.py`` (follow-up jobs and plans),
+``duplicates.py``, ``reports.py``, ``quota.py``, ``widgets.py``, ``board.py``
+(the kanban board), ``web.py`` (views and REST APIs), ``demo.py``.
+See plugins/sales/README.md and docs/sales.md.
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def account_duplicates(session: Any, account: Any) -> Any:
     names = name_variants(account.name)
     if names:
         selects.append(not_self(candidates("account", Account.id, Account.name, "same name")
-                                .where(func.lower(func.trim(Account.name)).in_(names)),
+                                .where(func.lower(Account.name).in_(names)),
                                 Account.id, account))
     return combine(selects)
 

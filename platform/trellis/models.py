@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -104,6 +105,14 @@ class Contact(Model):
 
     def __repr__(self) -> str:
         return self.name
+
+
+# Case-insensitive lookups (duplicate warnings, lead conversion) match on these
+# expressions; without them every new contact would scan the table.
+Index("ix_trellis_contact_email_lower", func.lower(Contact.email))
+Index("ix_trellis_contact_name_lower", func.lower(Contact.last_name),
+      func.lower(Contact.first_name))
+Index("ix_trellis_account_name_lower", func.lower(Account.name))
 
 
 class Activity(Model):

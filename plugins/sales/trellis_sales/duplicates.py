@@ -31,5 +31,5 @@ def lead_duplicates(session: Any, lead: Lead) -> Any:
     names = name_variants(lead.company)
     if names:
         selects.append(candidates("account", Account.id, Account.name, "account, same company")
-                       .where(func.lower(func.trim(Account.name)).in_(names)))
+                       .where(func.lower(Account.name).in_(names)))
     return combine(selects)

@@ -113,6 +113,7 @@ Index("ix_trellis_contact_email_lower", func.lower(Contact.email))
 Index("ix_trellis_contact_name_lower", func.lower(Contact.last_name),
       func.lower(Contact.first_name))
 Index("ix_trellis_account_name_lower", func.lower(Account.name))
+Index("ix_trellis_account_domain_lower", func.lower(Account.domain))
 
 
 class Activity(Model):

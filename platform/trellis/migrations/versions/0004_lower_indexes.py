@@ -21,9 +21,12 @@ def upgrade() -> None:
                     [sa.text("lower(last_name)"), sa.text("lower(first_name)")])
     op.create_index("ix_trellis_account_name_lower", "trellis_account",
                     [sa.text("lower(name)")])
+    op.create_index("ix_trellis_account_domain_lower", "trellis_account",
+                    [sa.text("lower(domain)")])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_trellis_account_domain_lower", "trellis_account")
     op.drop_index("ix_trellis_account_name_lower", "trellis_account")
     op.drop_index("ix_trellis_contact_name_lower", "trellis_contact")
     op.drop_index("ix_trellis_contact_email_lower", "trellis_contact")

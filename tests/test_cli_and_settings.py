@@ -107,11 +107,13 @@ def test_settings_form_shows_field_errors_and_saves_valid_input(trellis_app_fact
     assert 'value="euro"' in html  # what the admin typed is kept for correction
     response = client.post("/settings/sales", data={
         "csrf_token": token, "company_currency": "GBP", "stale_deal_days": "21",
-        "lead_response_hours": "8"}, follow_redirects=True)  # checkbox unticked: False
+        "lead_response_hours": "8", "lead_response_warn_minutes": "30"},
+        follow_redirects=True)  # checkbox unticked: False
     assert "Settings saved." in response.get_data(as_text=True)
     with app.app_context():
         from trellis.settings import get_settings
 
         assert get_settings("sales") == {"company_currency": "GBP", "stale_deal_days": 21,
                                          "lead_response_hours": 8,
+                                         "lead_response_warn_minutes": 30,
                                          "create_order_on_won": False}

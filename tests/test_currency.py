@@ -150,3 +150,34 @@ def test_exchange_rate_admin_page(trellis_app_factory, web_login):
     page = client.get("/exchangerateview/list/")
     assert page.status_code == 200
     assert "Exchange rates" in client.get("/").get_data(as_text=True)
+
+
+def test_conversion_by_join_gives_what_the_subquery_gives(app):
+    """conversion(): the same values as in_company_currency(), from one LEFT JOIN
+    to the rate ranges (one row per row, however many rates a currency has)."""
+    from trellis.currency import conversion, in_company_currency
+    from trellis.models import Activity
+
+    with app.app_context():
+        _rates(("USD", "0.80", date(2026, 1, 1)), ("USD", "0.90", date(2026, 12, 4)),
+               ("USD", "0.85", date(2027, 3, 1)), ("GBP", "1.25", date(2026, 6, 1)))
+        moments = [(2025, 6, 1, 0), (2026, 1, 1, 0), (2026, 12, 3, 23), (2026, 12, 4, 0),
+                   (2027, 2, 28, 12), (2027, 3, 1, 0), (2030, 1, 1, 0)]
+        for y, m, d, h in moments:
+            for cur in ("USD", "GBP", "EUR", "CHF"):
+                db.session.add(Activity(type="call", subject=cur, occurred_at=datetime(
+                    y, m, d, h, tzinfo=timezone.utc)))
+        db.session.commit()
+        amount, currency = literal(Decimal("10")), Activity.subject
+        conv = conversion(amount, currency, Activity.occurred_at)
+        joined = db.session.execute(conv.join(
+            select(Activity.id, conv.value).select_from(Activity)).order_by(Activity.id)).all()
+        sub = db.session.execute(select(Activity.id, in_company_currency(
+            amount, currency, Activity.occurred_at)).order_by(Activity.id)).all()
+
+        def fmt(rows):
+            return [(i, None if v is None else f"{Decimal(str(v)):.2f}") for i, v in rows]
+        assert len(joined) == len(moments) * 4
+        assert fmt(joined) == fmt(sub)
+        assert [v for _, v in fmt(joined)][:8] == [None, None, "10.00", None,
+                                                  "8.00", None, "10.00", None]

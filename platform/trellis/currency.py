@@ -12,16 +12,21 @@
   amount itself for the company currency, and ``NULL`` when no rate is valid
   on that day, so that reports can list unconverted amounts instead of
   silently dropping or mixing them.
+* :func:`conversion` gives the same value for reports over many rows: a
+  ``LEFT JOIN`` to the rate ranges (:func:`rate_ranges`) instead of a
+  subquery, so each row's rate is looked up once however many aggregates use
+  the converted amount.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Date, case, literal, select
+from sqlalchemy import Date, and_, case, func, literal, or_, select
 from sqlalchemy.orm import object_session
 
 from trellis.api import model_api
@@ -87,6 +92,57 @@ def in_company_currency(amount_col: Any, currency_col: Any, on_date_col: Any,
     company = company or company_currency()
     return case((currency_col == company, amount_col),
                 else_=amount_col * rate_on(currency_col, on_date_col))
+
+
+def rate_ranges() -> Any:
+    """Subquery ``(currency, rate, valid_from, valid_to)``: each exchange rate with
+    the day its currency's next rate starts (``valid_to``, exclusive; ``NULL``
+    for the latest).  A window function (``lead()``): PostgreSQL, SQLite ≥ 3.25."""
+    r = ExchangeRate
+    return select(r.currency.label("currency"), r.rate.label("rate"),
+                  r.valid_from.label("valid_from"),
+                  func.lead(r.valid_from).over(partition_by=r.currency,
+                                               order_by=r.valid_from).label("valid_to")
+                  ).subquery()
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A conversion to the company currency by a join (see :func:`conversion`).
+
+    ``value`` is the converted amount (``NULL`` when no rate is valid on that
+    day, as :func:`in_company_currency`); it is only valid in a statement that
+    joined the rates with :meth:`join`.
+    """
+
+    rates: Any
+    onclause: Any
+    value: Any
+
+    def join(self, stmt: Any) -> Any:
+        """``stmt`` with a ``LEFT OUTER JOIN`` to the rate valid on the row's day
+        (at most one row per row: the ranges of a currency do not overlap)."""
+        return stmt.outerjoin(self.rates, self.onclause)
+
+
+def conversion(amount_col: Any, currency_col: Any, on_date_col: Any,
+               company: str | None = None) -> Conversion:
+    """``amount_col`` in the company currency at the rate valid on ``on_date_col``,
+    for reports: the same value as :func:`in_company_currency`, but read from a
+    ``LEFT JOIN`` to :func:`rate_ranges` (``valid_from <= day < valid_to``), so
+    the rate of each row is looked up once, however many aggregates use the
+    value (a correlated subquery runs once per reference on PostgreSQL when
+    the select holding it is flattened into the aggregate).  Join it with
+    :meth:`Conversion.join`; a statement converting on two different days
+    needs two conversions.
+    """
+    company = company or company_currency()
+    rates = rate_ranges()
+    day = as_date(on_date_col)
+    onclause = and_(rates.c.currency == currency_col, rates.c.valid_from <= day,
+                    or_(rates.c.valid_to.is_(None), rates.c.valid_to > day))
+    value = case((currency_col == company, amount_col), else_=amount_col * rates.c.rate)
+    return Conversion(rates, onclause, value)
 
 
 # ------------------------------------------------------------------ rules

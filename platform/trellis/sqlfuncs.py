@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Date, Float, String
+from sqlalchemy import Date, DateTime, Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class month_bucket(FunctionElement):  # noqa: N801 - used like a SQL function
@@ -65,3 +66,37 @@ def _days_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     start, end = list(element.clauses)
     return "(julianday(%s) - julianday(%s))" % (
         compiler.process(end, **kw), compiler.process(start, **kw))
+
+
+class utc_midnight(FunctionElement):  # noqa: N801 - used like a SQL function
+    """``utc_midnight(day_col, days=0)``: midnight UTC at the start of the ``DATE``
+    ``day_col`` plus ``days`` days, as a timestamp comparable with timestamp
+    columns (``won_at >= utc_midnight(start) AND won_at < utc_midnight(end, 1)``
+    is "won on a UTC day from start to end", and can use an index on ``won_at``).
+    """
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+    name = "utc_midnight"
+    # ``days`` is part of the SQL text: part of the statement cache key too
+    _traverse_internals = [*FunctionElement._traverse_internals,
+                           ("days", InternalTraversal.dp_plain_obj)]
+
+    def __init__(self, day: Any, days: int = 0) -> None:
+        self.days = int(days)
+        super().__init__(day)
+
+
+@compiles(utc_midnight, "postgresql")
+def _midnight_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    day = "CAST(%s AS DATE)" % compiler.process(element.clauses, **kw)
+    if element.days:
+        day = "(%s + %d)" % (day, element.days)
+    return "timezone('UTC', CAST(%s AS TIMESTAMP))" % day
+
+
+@compiles(utc_midnight, "sqlite")
+def _midnight_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # timestamps are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): compared as text
+    return "datetime(%s, '%+d days')" % (compiler.process(element.clauses, **kw),
+                                          element.days)

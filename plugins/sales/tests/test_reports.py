@@ -152,6 +152,23 @@ def test_win_rate_by_owner_source_and_month(site):
         (ids["rep"], 1)]
 
 
+def test_win_rate_by_source_counts_a_deal_with_two_leads_once(site):
+    from trellis_sales.models import Lead
+
+    app, client, headers, ids = site
+    with app.app_context():  # a second lead converted to the won deal e
+        db.session.add(Lead(last_name="M", source="event", status="converted",
+                            converted_deal_id=ids["deals"]["e"], owner_id=ids["rep"],
+                            created_on=utc(2026, 11, 6)))
+        db.session.commit()
+    by_source = get(client, headers["admin"], "win_rate?group=source")
+    # e counts once, under the first of its leads' sources ("event" < "web_form")
+    assert [(r["source"], r["won"], r["lost"], r["won_amount"]) for r in by_source] == [
+        ("direct", 0, 1, "0.00"), ("event", 1, 0, "3000.00")]
+    total = get(client, headers["admin"], "win_rate?group=total")
+    assert [(r["won"], r["lost"], r["won_amount"]) for r in total] == [(1, 1, "3000.00")]
+
+
 def test_report_parameters_are_validated(site):
     app, client, headers, ids = site
     admin = headers["admin"]

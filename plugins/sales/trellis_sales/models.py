@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -86,7 +87,7 @@ class Lead(Model):
     converted_contact_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("trellis_contact.id", ondelete="SET NULL"))
     converted_deal_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("sales_deal.id", ondelete="SET NULL"))
+        ForeignKey("sales_deal.id", ondelete="SET NULL"), index=True)
     #: First-response SLA: when the lead must be contacted by (business hours),
     #: when it first was, and when it was escalated for being about to miss it.
     response_due_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True),
@@ -108,8 +109,15 @@ class Deal(Model):
     """An opportunity in a pipeline."""
 
     __tablename__ = "sales_deal"
-    __table_args__ = (Index("ix_sales_deal_stage", "pipeline_id", "stage_id"),
-                      Index("ix_sales_deal_owner", "owner_id"))
+    __table_args__ = (
+        # a board column (pipeline, stage), its cards most recently updated first
+        Index("ix_sales_deal_stage_updated", "pipeline_id", "stage_id", "updated_on", "id"),
+        Index("ix_sales_deal_owner", "owner_id"),
+        # a rep's deals won in a period (quota attainment)
+        Index("ix_sales_deal_owner_won", "owner_id", "won_at",
+              postgresql_where=text("won_at IS NOT NULL"),
+              sqlite_where=text("won_at IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

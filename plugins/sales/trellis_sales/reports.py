@@ -6,9 +6,10 @@ currency) into the answer.  Record rules apply through :func:`trellis.rules.rest
 a rep's report counts only what the rep may see.
 
 Money is reported in the **company currency** (the core setting
-``company_currency``), converted with :func:`trellis.currency.in_company_currency`
-at the rate valid on the day that matters (won amounts on the day won, lost
-amounts on the day lost, open pipeline on ``as_of``, by default today).
+``company_currency``), converted with :func:`trellis.currency.conversion` (a join
+to the rate ranges: one rate lookup per row) at the rate valid on the day that
+matters (won amounts on the day won, lost amounts on the day lost, open
+pipeline on ``as_of``, by default today).
 Amounts whose currency has no rate valid on that day are never mixed in or
 dropped silently: each row lists them, in their own currency, under
 ``unconverted``.
@@ -47,12 +48,12 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import DateTime, and_, case, func, literal, literal_column, or_, select
+from sqlalchemy import DateTime, Numeric, and_, case, func, literal, literal_column, or_, select
 
-from trellis.currency import company_currency, in_company_currency
+from trellis.currency import company_currency, conversion
 from trellis.db import db
 from trellis.rules import restrict
-from trellis.sqlfuncs import days_between, month_bucket, utc_day
+from trellis.sqlfuncs import days_between, month_bucket, utc_midnight
 from trellis_sales.models import LEAD_STATUSES, Deal, DealStageHistory, Lead, Order, Quota, Stage
 
 TOTAL = "total"
@@ -67,6 +68,12 @@ def _money(value: Any) -> str:
 
 def _pct(part: Any, whole: Any) -> float | None:
     return round(100.0 * float(part) / float(whole), 1) if whole else None
+
+
+#: ``/ HUNDRED`` divides exactly: a ``NUMERIC`` literal on PostgreSQL (a bound
+#: Python float would make it ``DOUBLE PRECISION`` and the sums depend on their
+#: order); SQLite has no decimal type and computes in floating point anyway.
+HUNDRED = literal_column("100.0", Numeric())
 
 
 def _round(value: Any, digits: int = 1) -> float | None:
@@ -187,11 +194,13 @@ def forecast(group: str = "month", commit_from: int = 75, close_from: date | Non
         conds.append(Deal.expected_close >= close_from)
     if close_to is not None:
         conds.append(Deal.expected_close <= close_to)
-    inner = restrict(
+    conv = conversion(Deal.amount, Deal.currency, as_of, company)
+    inner = restrict(conv.join(
         select(_key(group, keys).label("key"), Deal.currency.label("currency"),
                Deal.amount.label("amount"), Deal.probability.label("p"),
-               in_company_currency(Deal.amount, Deal.currency, as_of, company).label("conv"))
-        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id).where(*conds), Deal).subquery()
+               conv.value.label("conv"))
+        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id)).where(*conds),
+        Deal).subquery()
     missing = inner.c.conv.is_(None)
     committed = inner.c.p >= commit_from
 
@@ -200,9 +209,9 @@ def forecast(group: str = "month", commit_from: int = 75, close_from: date | Non
 
     stmt = (select(inner.c.key, inner.c.currency, func.count(), func.sum(case((missing, 1),
                                                                               else_=0)),
-                   func.sum(inner.c.conv * inner.c.p / 100.0), func.sum(inner.c.conv),
+                   func.sum(inner.c.conv * inner.c.p / HUNDRED), func.sum(inner.c.conv),
                    func.sum(case((committed, inner.c.conv), else_=None)),
-                   gap(inner.c.amount * inner.c.p / 100.0), gap(inner.c.amount),
+                   gap(inner.c.amount * inner.c.p / HUNDRED), gap(inner.c.amount),
                    gap(case((committed, inner.c.amount), else_=None)))
             .group_by(inner.c.key, inner.c.currency))
     measures = ["weighted", "best_case", "committed", "won"]
@@ -211,12 +220,11 @@ def forecast(group: str = "month", commit_from: int = 75, close_from: date | Non
         fold.add(k, cur, [n], [w, b, c, 0], [mw, mb, mc, 0], n_missing)
 
     won_keys = {"month": month_bucket(Deal.won_at), "owner": Deal.owner_id, "stage": Stage.name}
-    won_inner = restrict(
+    won_conv = conversion(Deal.amount, Deal.currency, Deal.won_at, company)
+    won_inner = restrict(won_conv.join(
         select(_key(group, won_keys).label("key"), Deal.currency.label("currency"),
-               Deal.amount.label("amount"),
-               in_company_currency(Deal.amount, Deal.currency, Deal.won_at, company)
-               .label("conv"))
-        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id)
+               Deal.amount.label("amount"), won_conv.value.label("conv"))
+        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id))
         .where(Deal.won_at.is_not(None), Stage.is_won.is_(True),
                *_within(Deal.won_at, close_from, close_to)), Deal).subquery()
     won_missing = won_inner.c.conv.is_(None)
@@ -247,16 +255,24 @@ def win_rate(group: str = "owner", since: date | None = None,
     with the won and lost amounts (at the rate of the day closed)."""
     company = company_currency()
     closed_at = func.coalesce(Deal.won_at, Deal.lost_at)
-    keys = {"owner": Deal.owner_id, "source": func.coalesce(Lead.source, "direct"),
+    # a deal's source: its lead's (the alphabetically first should two leads have
+    # been converted to it, so that no deal counts twice), ``direct`` without one
+    sources = (select(Lead.converted_deal_id.label("deal_id"), func.min(Lead.source)
+                      .label("source"))
+               .where(Lead.converted_deal_id.is_not(None))
+               .group_by(Lead.converted_deal_id).subquery())
+    keys = {"owner": Deal.owner_id, "source": func.coalesce(sources.c.source, "direct"),
             "month": month_bucket(closed_at)}
     won_ = Stage.is_won.is_(True)
+    conv = conversion(Deal.amount, Deal.currency, closed_at, company)
+    stmt = (select(_key(group, keys).label("key"), Deal.currency.label("currency"),
+                   case((won_, 1), else_=0).label("won"),
+                   Deal.amount.label("amount"), conv.value.label("conv"))
+            .select_from(Deal).join(Stage, Stage.id == Deal.stage_id))
+    if group == "source":  # the leads are read only for this grouping
+        stmt = stmt.outerjoin(sources, sources.c.deal_id == Deal.id)
     inner = restrict(
-        select(_key(group, keys).label("key"), Deal.currency.label("currency"),
-               case((won_, 1), else_=0).label("won"),
-               Deal.amount.label("amount"),
-               in_company_currency(Deal.amount, Deal.currency, closed_at, company).label("conv"))
-        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id)
-        .outerjoin(Lead, Lead.converted_deal_id == Deal.id)
+        conv.join(stmt)
         .where(or_(won_, Stage.is_lost.is_(True)), closed_at.is_not(None),
                *_within(closed_at, since, until)), Deal).subquery()
     c = inner.c
@@ -383,12 +399,11 @@ def lost_reasons(since: date | None = None, until: date | None = None) -> list[d
     many and their amount (at the rate of the day lost), most frequent first."""
     company = company_currency()
     reason = func.coalesce(func.nullif(func.trim(Deal.lost_reason), ""), "(none)")
-    inner = restrict(
+    conv = conversion(Deal.amount, Deal.currency, Deal.lost_at, company)
+    inner = restrict(conv.join(
         select(reason.label("reason"), Deal.currency.label("currency"),
-               Deal.amount.label("amount"),
-               in_company_currency(Deal.amount, Deal.currency, Deal.lost_at, company)
-               .label("conv"))
-        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id)
+               Deal.amount.label("amount"), conv.value.label("conv"))
+        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id))
         .where(Stage.is_lost.is_(True), *_within(Deal.lost_at, since, until)), Deal).subquery()
     c = inner.c
     missing = c.conv.is_(None)
@@ -431,15 +446,15 @@ def pipeline_velocity(group: str = TOTAL, days: int = 365,
     won_in = and_(Stage.is_won.is_(True), Deal.won_at >= start, Deal.won_at < end)
     lost_in = and_(Stage.is_lost.is_(True), Deal.lost_at >= start, Deal.lost_at < end)
     open_ = and_(Stage.is_won.is_(False), Stage.is_lost.is_(False))
-    inner = restrict(
+    conv = conversion(Deal.amount, Deal.currency, Deal.won_at, company)
+    inner = restrict(conv.join(
         select(_key(group, keys).label("key"), Deal.currency.label("currency"),
                case((open_, 1), else_=0).label("open"), case((won_in, 1), else_=0).label("won"),
                case((lost_in, 1), else_=0).label("lost"), Deal.amount.label("amount"),
                case((won_in, days_between(Deal.created_on, Deal.won_at)), else_=None)
                .label("days"),
-               case((won_in, in_company_currency(Deal.amount, Deal.currency, Deal.won_at,
-                                                 company)), else_=None).label("conv"))
-        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id)
+               case((won_in, conv.value), else_=None).label("conv"))
+        .select_from(Deal).join(Stage, Stage.id == Deal.stage_id))
         .where(or_(open_, won_in, lost_in)), Deal).subquery()
     c = inner.c
     missing = and_(c.won == 1, c.conv.is_(None))
@@ -517,8 +532,8 @@ def quota_attainment(on: date | None = None, since: date | None = None,
     were won within the quota period (inclusive, UTC days), in the company
     currency at the rate of the day won, ÷ the quota amount, in percent."""
     company = company_currency()
-    won_day = utc_day(Deal.won_at)
-    conv = in_company_currency(Deal.amount, Deal.currency, Deal.won_at, company)
+    conversion_ = conversion(Deal.amount, Deal.currency, Deal.won_at, company)
+    conv = conversion_.value
     missing = and_(Deal.id.is_not(None), conv.is_(None))
     conds = []
     if on is not None:
@@ -529,14 +544,18 @@ def quota_attainment(on: date | None = None, since: date | None = None,
         conds.append(Quota.period_start <= until)
     if user_id is not None:
         conds.append(Quota.user_id == user_id)
+    # won on a UTC day from period_start to period_end, as a range of won_at
+    # (index ix_sales_deal_owner_won), not utc_day(won_at) BETWEEN … (no index)
     stmt = restrict(
-        select(Quota.id, Quota.user_id, User.username, Quota.period_start, Quota.period_end,
-               Quota.amount, Deal.currency, func.count(Deal.id), func.sum(conv),
-               func.sum(case((missing, Deal.amount), else_=None)),
-               func.sum(case((missing, 1), else_=0)))
-        .select_from(Quota).join(User, User.id == Quota.user_id)
-        .outerjoin(Deal, and_(Deal.owner_id == Quota.user_id, Deal.won_at.is_not(None),
-                              won_day >= Quota.period_start, won_day <= Quota.period_end))
+        conversion_.join(
+            select(Quota.id, Quota.user_id, User.username, Quota.period_start,
+                   Quota.period_end, Quota.amount, Deal.currency, func.count(Deal.id),
+                   func.sum(conv), func.sum(case((missing, Deal.amount), else_=None)),
+                   func.sum(case((missing, 1), else_=0)))
+            .select_from(Quota).join(User, User.id == Quota.user_id)
+            .outerjoin(Deal, and_(Deal.owner_id == Quota.user_id, Deal.won_at.is_not(None),
+                                  Deal.won_at >= utc_midnight(Quota.period_start),
+                                  Deal.won_at < utc_midnight(Quota.period_end, 1))))
         .where(*conds)
         .group_by(Quota.id, Quota.user_id, User.username, Quota.period_start,
                   Quota.period_end, Quota.amount, Deal.currency), Quota)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -363,3 +364,7 @@ class Quota(Model):
 
     def __repr__(self) -> str:
         return f"{self.user} {self.period_start}–{self.period_end}"
+
+
+# Duplicate warnings and conversion match leads by e-mail ignoring case.
+Index("ix_sales_lead_email_lower", func.lower(Lead.__table__.c.email))

@@ -100,3 +100,22 @@ def _midnight_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     # timestamps are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): compared as text
     return "datetime(%s, '%+d days')" % (compiler.process(element.clauses, **kw),
                                           element.days)
+
+
+class utc_minute(FunctionElement):  # noqa: N801 - used like a SQL function
+    """``'YYYY-MM-DD HH:MM'`` (UTC) of a timestamp column."""
+
+    type = String()
+    inherit_cache = True
+    name = "utc_minute"
+
+
+@compiles(utc_minute, "postgresql")
+def _utc_minute_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return "to_char(timezone('UTC', %s), 'YYYY-MM-DD HH24:MI')" % compiler.process(
+        element.clauses, **kw)
+
+
+@compiles(utc_minute, "sqlite")
+def _utc_minute_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return "strftime('%%Y-%%m-%%d %%H:%%M', %s)" % compiler.process(element.clauses, **kw)

@@ -27,8 +27,6 @@ from flask_appbuilder.api import expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from flask_appbuilder.security.sqla.models import Role, User, assoc_user_role
 from sqlalchemy import String, and_, case, cast, exists, func, literal, select, update
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from trellis import rules
 from trellis.businesshours import add_business_hours, default_calendar
@@ -37,6 +35,7 @@ from trellis.events import emit
 from trellis.models import Notification, Team, team_member
 from trellis.notifications import notify_from_select
 from trellis.settings import get_settings
+from trellis.sqlfuncs import utc_minute
 from trellis_sales.models import Lead, Task
 
 PLUGIN = "sales"
@@ -198,25 +197,6 @@ def sla_report(session: Any, since: datetime | None = None,
 
 
 # ------------------------------------------------------------------ the periodic job
-
-
-class utc_minute(FunctionElement):  # noqa: N801 - used like a SQL function
-    """``'YYYY-MM-DD HH:MM'`` (UTC) of a timestamp column."""
-
-    type = String()
-    inherit_cache = True
-    name = "utc_minute"
-
-
-@compiles(utc_minute, "postgresql")
-def _utc_minute_pg(element: Any, compiler: Any, **kw: Any) -> str:
-    return "to_char(timezone('UTC', %s), 'YYYY-MM-DD HH24:MI')" % compiler.process(
-        element.clauses, **kw)
-
-
-@compiles(utc_minute)
-def _utc_minute_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return "strftime('%%Y-%%m-%%d %%H:%%M', %s)" % compiler.process(element.clauses, **kw)
 
 
 def _key(kind: str) -> Any:

@@ -211,6 +211,24 @@ def test_check_lead_sla_flags_notifies_and_escalates_once(sales):
     assert bad.status_code == 400 and "since" in bad.get_json()["message"]
 
 
+def test_sla_events_fire_once_even_when_nobody_could_be_told(sales):
+    app, client, headers, ids, capture = sales
+    lead = _lead(app, last_name="Nobody", owner_id=ids["rep"])  # due 13:00
+    capture.events.clear()
+    for now in ("2025-11-24T12:30:00+00:00", "2025-11-24T12:40:00+00:00",
+                "2025-11-24T13:30:00+00:00", "2025-11-24T13:40:00+00:00"):
+        with app.app_context():
+            jobs.execute("sales.check_lead_sla", {"now": now})
+            # as if no notification could be delivered (no recipient at all)
+            db.session.query(Notification).delete()
+            db.session.commit()
+    assert [(e.name, e.data["lead_id"]) for e in capture.events
+            if e.name.startswith("lead.sla_")] == [("lead.sla_at_risk", lead),
+                                                   ("lead.sla_breached", lead)]
+    stored = _get(app, lead)
+    assert stored.sla_at_risk_at is not None and stored.sla_breached_at is not None
+
+
 def test_weekend_and_warning_window_in_business_minutes(sales):
     app, client, headers, ids, capture = sales
     # Friday 16:30 + 4h -> due Monday 12:30; the 60-minute warning starts Monday 11:30,

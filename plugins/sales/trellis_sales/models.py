@@ -95,6 +95,9 @@ class Lead(Model):
                                                                 index=True)
     first_contacted_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     sla_escalated_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    #: When the SLA job first found the lead at risk / breached (its event fires once).
+    sla_at_risk_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    sla_breached_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
 
     owner: Mapped[Optional[User]] = relationship(User, foreign_keys=[owner_id])
 

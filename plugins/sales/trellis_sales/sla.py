@@ -26,13 +26,13 @@ from flask import current_app, request
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from flask_appbuilder.security.sqla.models import Role, User, assoc_user_role
-from sqlalchemy import String, and_, case, cast, exists, func, literal, select, update
+from sqlalchemy import String, and_, case, cast, func, literal, select, update
 
 from trellis import rules
 from trellis.businesshours import add_business_hours, default_calendar
 from trellis.db import db, utcnow
 from trellis.events import emit
-from trellis.models import Notification, Team, team_member
+from trellis.models import Team, team_member
 from trellis.notifications import notify_from_select
 from trellis.settings import get_settings
 from trellis.sqlfuncs import utc_minute
@@ -257,14 +257,15 @@ def check_lead_sla(now: Any = None) -> dict[str, int]:
              "at_risk": and_(Lead.response_due_at > now, Lead.response_due_at <= threshold)}
     flagged = Lead.response_due_at <= threshold
 
-    # Events first, once per lead and kind: a lead whose notice of that kind
-    # nobody has received yet is newly at risk / newly breached.
+    # Newly at risk / newly breached: the lead's flag for that kind is not set yet.
+    # The flag, not the notifications, makes each event fire once, even for a
+    # lead nobody could be told about.
+    flags = {"at_risk": Lead.sla_at_risk_at, "breached": Lead.sla_breached_at}
     new_events: list[tuple[str, int, Any]] = []
     for kind, cond in kinds.items():
-        told = exists().where(Notification.plugin == PLUGIN,
-                              Notification.dedupe_key == _key(kind))
         new_events += [(kind, lead_id, owner_id) for lead_id, owner_id in session.execute(
-            select(Lead.id, Lead.owner_id).where(is_open, cond, ~told).order_by(Lead.id))]
+            select(Lead.id, Lead.owner_id).where(is_open, cond, flags[kind].is_(None))
+            .order_by(Lead.id))]
 
     counts = {"at_risk": 0, "breached": 0, "escalated": 0, "notified": 0}
 
@@ -294,7 +295,14 @@ def check_lead_sla(now: Any = None) -> dict[str, int]:
         update(Lead).where(to_escalate).values(sla_escalated_at=now)
         .execution_options(synchronize_session=False)).rowcount or 0
 
+    for kind in kinds:
+        ids = [lead_id for k, lead_id, _ in new_events if k == kind]
+        if ids:
+            session.execute(update(Lead).where(Lead.id.in_(ids)).values({flags[kind]: now})
+                            .execution_options(synchronize_session=False))
+    session.commit()
+    # after the commit: plain SQL writes are not pending ORM changes, so an emit
+    # before it would dispatch at once, even if the commit then failed
     for kind, lead_id, owner_id in new_events:
         emit(f"lead.sla_{kind}", {"lead_id": lead_id, "owner_id": owner_id}, plugin=PLUGIN)
-    session.commit()
     return counts

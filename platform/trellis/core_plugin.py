@@ -259,7 +259,23 @@ def trellis_roles() -> list[RoleSpec]:
 
 @hookimpl
 def trellis_settings_schema() -> type:
-    return currency.CoreSettings
+    from trellis.core_settings import CoreSettings
+
+    return CoreSettings
+
+
+@hookimpl
+def trellis_customer_features() -> list:
+    from trellis.features import core_features
+
+    return core_features()
+
+
+@hookimpl
+def trellis_actions() -> list:
+    from trellis.actions import core_actions
+
+    return core_actions()
 
 
 @hookimpl

@@ -35,18 +35,7 @@ from trellis.models import ExchangeRate
 from trellis.sqlfuncs import utc_day
 from trellis.views import TrellisModelView
 
-CODE = r"^[A-Z]{3}$"
-CODE_ERROR = "Use a three-letter ISO 4217 code in capitals, e.g. USD."
-
-
-class CoreSettings(Schema):
-    """The core's settings (``trellis_settings_schema`` of the core plugin)."""
-
-    company_currency = fields.String(
-        load_default="EUR", validate=validate.Regexp(CODE, error=CODE_ERROR),
-        metadata={"label": "Company currency",
-                  "description": "Exchange rates are given in it and reports are "
-                                 "converted to it (ISO 4217)."})
+from trellis.core_settings import CURRENCY_CODE as CODE, CURRENCY_ERROR as CODE_ERROR
 
 
 def company_currency() -> str:

@@ -6,13 +6,15 @@ save: stage history, probabilities, won/lost, order on won, timeline, events),
 (round-robin lead assignment), ``sla.py`` (first-response SLA),
 ``reminders.py`` and ``plans.py`` (follow-up jobs and plans),
 ``duplicates.py``, ``reports.py``, ``quota.py``, ``widgets.py``, ``board.py``
-(the kanban board), ``web.py`` (views and REST APIs), ``demo.py``.
+(the kanban board), ``web.py`` (views and REST APIs), ``customer_data.py``
+(purchase lines, features, merge fields and actions for other plugins), ``demo.py``.
 See plugins/sales/README.md and docs/sales.md.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from marshmallow import Schema, fields, validate
 
@@ -181,6 +183,34 @@ def trellis_schedules() -> list:
     return [ScheduleSpec("sales.check_lead_sla", interval=300),
             ScheduleSpec("sales.remind_tasks", interval=300),
             ScheduleSpec("sales.stale_deals", interval=3600)]
+
+
+@hookimpl
+def trellis_purchase_lines() -> Any:
+    from trellis_sales.customer_data import purchase_lines
+
+    return purchase_lines()
+
+
+@hookimpl
+def trellis_customer_features() -> list:
+    from trellis_sales.customer_data import features
+
+    return features()
+
+
+@hookimpl
+def trellis_merge_fields(session: Any, contact_ids: list[int]) -> dict[int, dict[str, Any]]:
+    from trellis_sales.customer_data import merge_fields
+
+    return merge_fields(session, contact_ids)
+
+
+@hookimpl
+def trellis_actions() -> list:
+    from trellis_sales.customer_data import actions
+
+    return actions()
 
 
 @hookimpl

@@ -20,8 +20,8 @@ from trellis.extension import Trellis
 from trellis.fastpaths import TrellisSecurityManager, cache_rison_validators
 from trellis.plugins import CORE, discover
 from trellis.rules import SCOPES
-from trellis.specs import (ActionSpec, BlueprintSpec, FeatureSpec, JobSpec, ModelSpec, RoleSpec,
-                           ScheduleSpec, ViewSpec)
+from trellis.specs import (ActionSpec, BlueprintSpec, FeatureSpec, JobSpec, ModelSpec,
+                           PanelSpec, RoleSpec, ScheduleSpec, ViewSpec)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ def _collect(ext: Trellis, name: str) -> dict[str, Any]:
         "widgets": list(call("trellis_dashboard_widgets")),
         "features": list(call("trellis_customer_features")),
         "actions": list(call("trellis_actions")),
+        "panels": list(call("trellis_record_panels")),
         "commands": list(call("trellis_cli_commands")),
         "settings": ext.plugins.call_one(name, "trellis_settings_schema"),
         "migrations": ext.plugins.call_one(name, "trellis_migrations"),
@@ -111,7 +112,7 @@ def _collect(ext: Trellis, name: str) -> dict[str, Any]:
             raise ValueError(f"role {role.name!r}: scope must be own, team or all")
     kinds = {"models": ModelSpec, "views": ViewSpec, "blueprints": BlueprintSpec,
              "roles": RoleSpec, "jobs": JobSpec, "schedules": ScheduleSpec,
-             "features": FeatureSpec, "actions": ActionSpec}
+             "features": FeatureSpec, "actions": ActionSpec, "panels": PanelSpec}
     for key, kind in kinds.items():
         for item in got[key]:
             if not isinstance(item, kind):
@@ -152,6 +153,7 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
         ext.events.add(name, handler)
     ext.roles.extend((name, r) for r in got["roles"])
     ext.widgets.extend((name, w) for w in got["widgets"])
+    ext.panels.extend((name, p) for p in got["panels"])
     ext.cli_commands.extend((name, c) for c in got["commands"])
     if got["settings"] is not None:
         ext.settings_schemas[name] = got["settings"]

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
         BlueprintSpec,
         EventHandler,
         FeatureSpec,
+        PanelSpec,
         JobSpec,
         Manifest,
         ModelSpec,
@@ -163,6 +164,18 @@ def trellis_dashboard_widgets() -> list[WidgetSpec]:
     dashboard (:mod:`trellis.dashboard`) shows the widgets of enabled plugins
     whose ``permission`` the user has.  Widgets of a disabled plugin are not
     offered.
+    """
+
+
+@hookspec
+def trellis_record_panels() -> list[PanelSpec]:
+    """Return panels this plugin adds to record pages of other models.
+
+    Called once per plugin at start-up.  Each :class:`trellis.specs.PanelSpec`
+    names the registry models whose pages show it (the contact and account
+    pages, typically) and renders its HTML for one record, inside the request,
+    so its queries follow the user's record rules.  Panels of a disabled
+    plugin, and panels whose ``permission`` the user lacks, are not shown.
     """
 
 

@@ -178,3 +178,22 @@ class ActionSpec:
     run: Callable[[Any, str, list[int], dict[str, Any]], Any]
     models: Sequence[str] = ("contact",)
     description: str = ""
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """A panel a plugin adds to another model's record page (see :mod:`trellis.panels`).
+
+    ``render(record)`` returns the panel's HTML (e.g. from ``flask.render_template``,
+    which escapes), or ``None`` when it has nothing to show for that record.
+    ``models`` are registry names (``contact``, ``account``...).  ``permission``
+    (``(permission, resource)``) shows the panel only to users who have it.
+    Panels are shown by ``order``, then name.
+    """
+
+    name: str
+    label: str
+    render: Callable[[Any], Any]
+    models: Sequence[str] = ("contact",)
+    permission: tuple[str, str] | None = None
+    order: int = 100

@@ -7,7 +7,8 @@ save: stage history, probabilities, won/lost, order on won, timeline, events),
 ``reminders.py`` and ``plans.py`` (follow-up jobs and plans),
 ``duplicates.py``, ``reports.py``, ``quota.py``, ``widgets.py``, ``board.py``
 (the kanban board), ``web.py`` (views and REST APIs), ``customer_data.py``
-(purchase lines, features, merge fields and actions for other plugins), ``demo.py``.
+(purchase lines, features, merge fields and actions for other plugins),
+``panels.py`` (the panel on contact and account pages), ``demo.py``.
 See plugins/sales/README.md and docs/sales.md.
 """
 
@@ -109,7 +110,7 @@ def trellis_models() -> list[ModelSpec]:
 
 @hookimpl
 def trellis_views() -> list[ViewSpec]:
-    from trellis_sales import board, plans, quota, web
+    from trellis_sales import board, convert_page, plans, quota, web
 
     return [
         ViewSpec(web.LeadView, "Leads", icon="fa-user-plus"),
@@ -125,6 +126,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(web.StageHistoryView),
         ViewSpec(web.DealLineView),
         ViewSpec(web.OrderLineView),
+        ViewSpec(convert_page.LeadConvertView),
         *plans.view_specs(),
         ViewSpec(overview_view("sales"), "Sales overview", icon="fa-info-circle"),
     ]
@@ -183,6 +185,13 @@ def trellis_schedules() -> list:
     return [ScheduleSpec("sales.check_lead_sla", interval=300),
             ScheduleSpec("sales.remind_tasks", interval=300),
             ScheduleSpec("sales.stale_deals", interval=3600)]
+
+
+@hookimpl
+def trellis_record_panels() -> list:
+    from trellis_sales.panels import panels
+
+    return panels()
 
 
 @hookimpl

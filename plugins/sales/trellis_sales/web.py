@@ -15,6 +15,7 @@ from trellis.validation import RecordInvalid
 from trellis.views import TrellisModelView
 from trellis_sales import reports
 from trellis_sales.conversion import convert_lead
+from trellis_sales.convert_page import ConvertLeadAction
 from trellis_sales.sla import SlaStateMixin
 from trellis_sales.plans import ApplyPlanAction
 from trellis_sales.models import (
@@ -73,7 +74,7 @@ class DealView(ApplyPlanAction, TrellisModelView):
     related_views = [DealLineView, StageHistoryView]
 
 
-class LeadView(ApplyPlanAction, TrellisModelView):
+class LeadView(ConvertLeadAction, ApplyPlanAction, TrellisModelView):
     datamodel = TrellisSQLAInterface(Lead)
     list_columns = ["first_name", "last_name", "company", "email", "source", "status",
                     "score", "owner", "created_on", "response_due_at"]

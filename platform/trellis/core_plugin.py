@@ -29,7 +29,7 @@ from trellis.admin import (
 from trellis.api import TrellisModelApi, model_api
 from trellis.audit import jsonable
 from trellis import currency, dashboard
-from trellis import businesshours, duplicates
+from trellis import businesshours, consent, duplicates
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -163,7 +163,8 @@ class TagApi(TrellisModelApi):
 
 # ----------------------------------------------------------------- hooks
 
-CORE_RESOURCES = ["core.Contact", "core.Account", "core.Activity", "core.Note", "core.Tag"]
+CORE_RESOURCES = ["core.Contact", "core.Account", "core.Activity", "core.Note", "core.Tag",
+                  "core.Consent"]
 #: Every signed-in user may manage their own API keys (FAB's API checks ownership).
 OWN_API_KEYS = [(f"can_{p}", "core.ApiKey") for p in ("list", "create", "get", "revoke")]
 #: Everyone reads the dashboard (each widget checks its own permission) and the rates;
@@ -202,6 +203,7 @@ def trellis_models() -> list[ModelSpec]:
                   validate=businesshours.validate_calendar),
         ModelSpec(businesshours.Holiday, "holiday", "Holiday",
                   validate=businesshours.holiday_validate),
+        consent.MODEL_SPEC,
     ]
 
 
@@ -217,6 +219,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(ActivityView, "Activities", icon="fa-stream", category=customers),
         ViewSpec(NoteView, "Notes", icon="fa-sticky-note", category=customers),
         ViewSpec(TagView, "Tags", icon="fa-tags", category=customers),
+        ViewSpec(consent.ConsentView, "Consent", icon="fa-check-square", category=customers),
         ViewSpec(SearchView, "Search", icon="fa-search", category=customers),
         ViewSpec(PluginsView, "Plugins", icon="fa-puzzle-piece", category=admin),
         ViewSpec(SettingsView, "Settings", icon="fa-sliders-h", category=admin),
@@ -239,12 +242,13 @@ def trellis_apis() -> list[type]:
     return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
             SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
             SearchApi, businesshours.BusinessCalendarApi,
-            businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi]
+            businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
+            consent.ConsentApi]
 
 
 @hookimpl
 def trellis_blueprints() -> list[BlueprintSpec]:
-    return [BlueprintSpec(health, public=True)]
+    return [BlueprintSpec(health, public=True), consent.BLUEPRINT]
 
 
 @hookimpl
@@ -269,6 +273,11 @@ def trellis_customer_features() -> list:
     from trellis.features import core_features
 
     return core_features()
+
+
+@hookimpl
+def trellis_record_panels() -> list:
+    return [consent.PANEL]
 
 
 @hookimpl

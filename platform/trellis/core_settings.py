@@ -37,3 +37,10 @@ class CoreSettings(Schema):
         load_default="", validate=[validate.Length(max=255), validate.Regexp(
             r"^$|^[^@\s<>]+@[^@\s<>]+$", error="Not a valid e-mail address.")],
         metadata={"label": "Sender address", "description": "Empty: TRELLIS_MAIL_FROM."})
+    consent_opt_in_purposes = fields.String(
+        load_default="", validate=validate.Regexp(
+            r"^$|^[a-z][a-z_]{1,31}(,\s*[a-z][a-z_]{1,31})*$",
+            error="A comma-separated list of purposes, e.g. marketing,newsletter."),
+        metadata={"label": "Purposes that need consent first (opt-in)",
+                  "description": "e.g. marketing under GDPR; other purposes are allowed "
+                                 "until the contact withdraws (unsubscribes)."})

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask_appbuilder import IndexView
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 from wtforms.validators import Optional, Regexp
 
 from trellis import __version__ as core_version
@@ -27,9 +26,8 @@ from trellis.admin import (
     SettingsView,
 )
 from trellis.api import TrellisModelApi, model_api
-from trellis.audit import jsonable
 from trellis import currency, dashboard
-from trellis import businesshours, consent, duplicates
+from trellis import businesshours, consent, duplicates, privacy
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -234,6 +232,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(businesshours.BusinessCalendarView, "Business calendars",
                  icon="fa-calendar-alt", category=admin),
         ViewSpec(businesshours.HolidayView),
+        ViewSpec(privacy.PrivacyView),
     ]
 
 
@@ -243,7 +242,7 @@ def trellis_apis() -> list[type]:
             SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
-            consent.ConsentApi]
+            consent.ConsentApi, privacy.PrivacyApi]
 
 
 @hookimpl
@@ -258,6 +257,10 @@ def trellis_roles() -> list[RoleSpec]:
                  + OWN_API_KEYS + [SEARCH] + DASHBOARD_AND_RATES + INBOX),
         RoleSpec("CRM Viewer", [("can_read", r) for r in CORE_RESOURCES] + [SEARCH]
                  + DASHBOARD_AND_RATES + INBOX),
+        # Data protection: export and erase personal data; give it to the DPO.
+        RoleSpec("Privacy Officer", [("can_read", "core.Privacy"), ("can_write", "core.Privacy"),
+                                     ("can_read", "core.Contact"), ("can_read", "core.Consent"),
+                                     ("can_read", "core.Audit")] + INBOX),
     ]
 
 
@@ -277,7 +280,7 @@ def trellis_customer_features() -> list:
 
 @hookimpl
 def trellis_record_panels() -> list:
-    return [consent.PANEL]
+    return [consent.PANEL, privacy.PANEL]
 
 
 @hookimpl
@@ -312,14 +315,9 @@ def trellis_migrations() -> str:
 
 @hookimpl
 def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
-    contact = session.get(Contact, contact_id)
-    if contact is None:
-        return None
+    return privacy.core_personal_data(session, contact_id)
 
-    def row(obj: Any) -> dict[str, Any]:
-        return {c.key: jsonable(getattr(obj, c.key)) for c in obj.__mapper__.column_attrs}
 
-    notes = session.scalars(select(Note).where(Note.contact_id == contact_id)).all()
-    activities = session.scalars(select(Activity).where(Activity.contact_id == contact_id)).all()
-    return {"contact": row(contact), "tags": [t.name for t in contact.tags],
-            "notes": [row(n) for n in notes], "activities": [row(a) for a in activities]}
+@hookimpl
+def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
+    privacy.core_erase(session, contact_id)

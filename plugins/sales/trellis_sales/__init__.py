@@ -8,7 +8,8 @@ save: stage history, probabilities, won/lost, order on won, timeline, events),
 ``duplicates.py``, ``reports.py``, ``quota.py``, ``widgets.py``, ``board.py``
 (the kanban board), ``web.py`` (views and REST APIs), ``customer_data.py``
 (purchase lines, features, merge fields and actions for other plugins),
-``panels.py`` (the panel on contact and account pages), ``demo.py``.
+``panels.py`` (the panel on contact and account pages), ``privacy.py``
+(personal-data export and erasure), ``demo.py``.
 See plugins/sales/README.md and docs/sales.md.
 """
 
@@ -185,6 +186,20 @@ def trellis_schedules() -> list:
     return [ScheduleSpec("sales.check_lead_sla", interval=300),
             ScheduleSpec("sales.remind_tasks", interval=300),
             ScheduleSpec("sales.stale_deals", interval=3600)]
+
+
+@hookimpl
+def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
+    from trellis_sales.privacy import personal_data
+
+    return personal_data(session, contact_id)
+
+
+@hookimpl
+def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
+    from trellis_sales.privacy import erase
+
+    erase(session, contact_id)
 
 
 @hookimpl

@@ -35,9 +35,24 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _secret(attr: Any) -> bool:
+    """An encrypted column: its plaintext never enters the audit log or events."""
+    from trellis.crypto import Encrypted
+
+    return any(isinstance(col.type, Encrypted) for col in attr.columns)
+
+
+def _value(attr: Any, value: Any) -> Any:
+    from trellis.crypto import REDACTED
+
+    if value is not None and _secret(attr):
+        return REDACTED
+    return jsonable(value)
+
+
 def _columns(obj: Any) -> dict[str, Any]:
     state = inspect(obj)
-    return {attr.key: jsonable(getattr(obj, attr.key)) for attr in state.mapper.column_attrs}
+    return {attr.key: _value(attr, getattr(obj, attr.key)) for attr in state.mapper.column_attrs}
 
 
 def _diff(obj: Any) -> dict[str, dict[str, Any]]:
@@ -50,7 +65,7 @@ def _diff(obj: Any) -> dict[str, dict[str, Any]]:
         old = hist.deleted[0] if hist.deleted else None
         new = hist.added[0] if hist.added else None
         if old != new:
-            changes[attr.key] = {"old": jsonable(old), "new": jsonable(new)}
+            changes[attr.key] = {"old": _value(attr, old), "new": _value(attr, new)}
     return changes
 
 

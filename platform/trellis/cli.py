@@ -255,6 +255,88 @@ def settings_set(plugin: str, pairs: tuple[str, ...]) -> None:
     click.echo("saved")
 
 
+# ------------------------------------------------------------------ users & keys
+
+
+@main.group("users")
+def users_group() -> None:
+    """Help users who are locked out."""
+
+
+def _user(username: str) -> Any:
+    user = current_app.appbuilder.sm.find_user(username=username)
+    if user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return user
+
+
+@users_group.command("unlock")
+@click.argument("username")
+@with_appcontext
+def users_unlock(username: str) -> None:
+    """Lift the lock-out after too many failed logins."""
+    from trellis import audit, auth
+    from trellis.context import acting_as
+
+    user = _user(username)
+    with acting_as(None, None, "cli"):
+        auth.unlock(user)
+        audit.log(db.session, "unlocked", "user", user.id, {"username": username})
+        db.session.commit()
+    click.echo(f"{username}: unlocked")
+
+
+@users_group.command("reset-2fa")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="confirm")
+@with_appcontext
+def users_reset_2fa(username: str, yes: bool) -> None:
+    """Turn a user's two-factor login off (they lost their device) and end their sessions."""
+    from trellis import audit, auth
+    from trellis.context import acting_as
+
+    user = _user(username)
+    if not yes:
+        click.confirm(f"Turn off two-factor login for {username}?", abort=True)
+    with acting_as(None, None, "cli"):
+        row = auth.state(user.id, create=True)
+        row.totp_secret = None
+        row.totp_enabled_at = None
+        auth.end_sessions(user.id)
+        audit.log(db.session, "totp_reset", "user", user.id, {"username": username})
+        db.session.commit()
+    click.echo(f"{username}: two-factor login turned off")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Encryption keys of encrypted fields (TRELLIS_ENCRYPTION_KEYS)."""
+
+
+@keys_group.command("generate")
+def keys_generate() -> None:
+    """Print a new key to put first in TRELLIS_ENCRYPTION_KEYS."""
+    from trellis.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@keys_group.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Re-encrypt every encrypted value with the first key of TRELLIS_ENCRYPTION_KEYS."""
+    from trellis.crypto import DecryptionError, rotate
+    from trellis.db import Model
+
+    try:
+        counts = rotate(db.session, Model.metadata)
+        db.session.commit()
+    except (DecryptionError, ValueError) as exc:
+        _fail(exc)
+    for column, count in counts.items():
+        click.echo(f"{column}: {count} re-encrypted")
+
+
 # ------------------------------------------------------------------ backups
 
 
@@ -384,38 +466,41 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
 @main.command("scheduler")
 @with_appcontext
 def scheduler() -> None:
-    """Run the plugins' periodic jobs on schedule.
+    """Run the plugins' periodic jobs on schedule, and relay the outbox.
 
     With Redis: rq's cron scheduler enqueues them for the workers.  Without:
-    they run in this process.  Run exactly one scheduler per site.
+    they run in this process.  Start as many as you like (one per host, for
+    failover): only the leader schedules, the others wait (trellis.leader).
     """
-    from trellis.jobs import cron_jobs, run_schedules_in_process
+    import signal
+    import threading
+
+    from trellis.jobs import run_cron, run_relay, run_schedules_in_process
+    from trellis.leader import LeadershipLost, leader_for, run_as_leader
 
     ext = current_trellis()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if ext.jobs.redis is None:
-        click.echo(f"Running {len(ext.jobs.schedules)} schedule(s) in-process (no Redis).")
-        run_schedules_in_process(app)
-        return
-    import threading
-
-    from rq.cron import CronScheduler
-
-    from trellis.jobs import run_relay
-
-    cron = CronScheduler(connection=ext.jobs.redis)
-    for job in cron_jobs(ext):
-        cron.register(job.func, queue_name=job.queue_name, args=job.args,
-                      interval=job.interval, cron=job.cron, name=job.name,
-                      **job.job_options)
     stop = threading.Event()
-    relay = threading.Thread(target=run_relay, args=(app, stop), name="outbox-relay",
-                             daemon=True)
-    relay.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def work(stop: threading.Event) -> None:
+        if ext.jobs.redis is None:
+            click.echo(f"Leader: running {len(ext.jobs.schedules)} schedule(s) in-process "
+                       "(no Redis).")
+            run_schedules_in_process(app, stop)
+            return
+        click.echo(f"Leader: scheduling {len(ext.jobs.schedules)} schedule(s) on rq.")
+        relay = threading.Thread(target=run_relay, args=(app, stop), name="outbox-relay",
+                                 daemon=True)
+        relay.start()
+        run_cron(ext, stop)
+
     try:
-        cron.start()
-    finally:
-        stop.set()
+        run_as_leader(leader_for(app), work, stop,
+                      on_standby=lambda: click.echo("Standby: another scheduler leads."))
+    except LeadershipLost as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group("outbox")

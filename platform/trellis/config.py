@@ -36,6 +36,14 @@ ENVIRONMENT = [
     ("TRELLIS_MAIL_FROM", "sender address of outgoing e-mail", "trellis@localhost"),
     ("TRELLIS_MAIL_OUTBOX", "folder where e-mail is written as .eml files when no SMTP host "
      "is set; off: not at all", "<instance>/outbox"),
+    ("TRELLIS_LOCKOUT_ATTEMPTS", "failed logins in a row that lock an account; 0: never", "5"),
+    ("TRELLIS_LOCKOUT_MINUTES", "how long a locked account stays locked", "15"),
+    ("TRELLIS_IDLE_MINUTES", "a web session ends after this long without a request; 0: never",
+     "60"),
+    ("TRELLIS_ENCRYPTION_KEYS", "comma-separated Fernet keys for encrypted fields, the first "
+     "encrypts (trellis keys generate); unset: derived from the secret key", ""),
+    ("TRELLIS_SCHEDULER_LEASE", "seconds a standby scheduler waits before taking over "
+     "from a leader that stopped renewing", "15"),
     ("TRELLIS_BASE_URL", "public address of the site (https://crm.example.com), for links "
      "in e-mails; unset: e-mails show paths", ""),
 ]
@@ -98,6 +106,11 @@ def from_environment() -> dict[str, Any]:
         "TRELLIS_MAIL_FROM": env("TRELLIS_MAIL_FROM", "trellis@localhost"),
         "TRELLIS_MAIL_OUTBOX": env("TRELLIS_MAIL_OUTBOX") or str(folder / "outbox"),
         "TRELLIS_BASE_URL": (env("TRELLIS_BASE_URL") or "").rstrip("/"),
+        "TRELLIS_LOCKOUT_ATTEMPTS": int(env("TRELLIS_LOCKOUT_ATTEMPTS", "5")),
+        "TRELLIS_LOCKOUT_MINUTES": int(env("TRELLIS_LOCKOUT_MINUTES", "15")),
+        "TRELLIS_IDLE_MINUTES": int(env("TRELLIS_IDLE_MINUTES", "60")),
+        "TRELLIS_SCHEDULER_LEASE": float(env("TRELLIS_SCHEDULER_LEASE", "15")),
+        "TRELLIS_ENCRYPTION_KEYS": env("TRELLIS_ENCRYPTION_KEYS") or "",
         # Flask-AppBuilder
         "APP_NAME": "Trellis",
         "APP_ICON": "/static/trellis/logo.svg",

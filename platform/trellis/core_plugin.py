@@ -12,7 +12,6 @@ from wtforms.validators import Optional, Regexp
 
 from trellis import __version__ as core_version
 from trellis import hookimpl
-from flask_appbuilder.security.sqla.apis import ApiKeyApi
 
 from trellis.admin import (
     ApiKeyAdminView,
@@ -27,7 +26,7 @@ from trellis.admin import (
 )
 from trellis.api import TrellisModelApi, model_api
 from trellis import currency, dashboard
-from trellis import businesshours, consent, duplicates, outbox_views, privacy
+from trellis import businesshours, consent, duplicates, outbox_views, privacy, two_factor
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -68,6 +67,8 @@ class ContactSchema(Schema):
     email = fields.String(allow_none=True, validate=EMAIL)
     phone = fields.String(allow_none=True, validate=validate.Length(max=50))
     title = fields.String(allow_none=True, validate=validate.Length(max=100))
+    national_id = fields.String(allow_none=True, validate=validate.Length(max=64),
+                                metadata={"description": "stored encrypted"})
     account_id = fields.Integer(allow_none=True)
     owner_id = fields.Integer(allow_none=True)
 
@@ -84,8 +85,10 @@ class ContactView(TrellisModelView):
     list_columns = ["first_name", "last_name", "email", "account", "owner"]
     search_columns = ["first_name", "last_name", "email", "phone", "account", "tags"]
     add_columns = edit_columns = ["first_name", "last_name", "email", "phone", "title",
-                                  "account", "owner", "tags"]
+                                  "national_id", "account", "owner", "tags"]
     show_columns = add_columns + ["created_on", "updated_on"]
+    label_columns = {"national_id": "National ID"}
+    description_columns = {"national_id": "Stored encrypted; never written to the audit log."}
     validators_columns = {
         "email": [Optional(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
                                      message="Not a valid e-mail address.")],
@@ -120,7 +123,8 @@ class TagView(TrellisModelView):
     list_columns = add_columns = edit_columns = ["name", "color"]
 
 
-CONTACT_COLUMNS = ["first_name", "last_name", "email", "phone", "title", "account_id", "owner_id"]
+CONTACT_COLUMNS = ["first_name", "last_name", "email", "phone", "title", "national_id",
+                   "account_id", "owner_id"]
 ACCOUNT_COLUMNS = ["name", "domain", "industry", "phone", "country", "owner_id"]
 
 ContactApi = model_api(Contact, "contact", CONTACT_COLUMNS, schema=ContactSchema,
@@ -171,7 +175,8 @@ DASHBOARD_AND_RATES = [("can_read", dashboard.RESOURCE), ("can_read", "core.Exch
 #: Search shows only models the user may read, filtered by their record rules.
 SEARCH = ("can_read", "core.Search")
 #: Everyone reads and marks read their own notifications and sets their own preferences.
-INBOX = [(p, r) for r in (inbox.NOTIFICATION, inbox.PREFERENCE) for p in ("can_read", "can_write")]
+INBOX = [(p, r) for r in (inbox.NOTIFICATION, inbox.PREFERENCE, "core.TwoFactor")
+         for p in ("can_read", "can_write")]
 
 
 @hookimpl
@@ -227,6 +232,8 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(RoleScopeView, "Record rules", icon="fa-user-lock", category=admin),
         ViewSpec(inbox.NotificationsView, "Notifications", icon="fa-bell", category="Me"),
         ViewSpec(inbox.PreferencesView, "My preferences", icon="fa-user-cog", category="Me"),
+        ViewSpec(two_factor.TwoFactorView, "Two-factor login", icon="fa-shield-alt",
+                 category="Me"),
         ViewSpec(currency.ExchangeRateView, "Exchange rates", icon="fa-exchange-alt",
                  category=admin),
         ViewSpec(businesshours.BusinessCalendarView, "Business calendars",
@@ -240,7 +247,8 @@ def trellis_views() -> list[ViewSpec]:
 @hookimpl
 def trellis_apis() -> list[type]:
     return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
-            SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
+            SettingsApi, two_factor.TrellisApiKeyApi, currency.ExchangeRateApi,
+            dashboard.DashboardApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
             consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi]

@@ -18,9 +18,14 @@ from flask import current_app
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from sqlalchemy import select
 
+from trellis.auth import AuthMixin, TrellisAuthDBView
 
-class TrellisSecurityManager(SecurityManager):
-    """FAB's SQLAlchemy security manager with cached role grants."""
+
+class TrellisSecurityManager(AuthMixin, SecurityManager):
+    """FAB's SQLAlchemy security manager with cached role grants (and the sign-in
+    hardening of :mod:`trellis.auth`)."""
+
+    authdbview = TrellisAuthDBView
 
     _grants: dict[int, frozenset[tuple[str, str]]] = {}
     _grants_read_at = float("-inf")

@@ -252,3 +252,23 @@ def run_schedules_in_process(app: Flask, stop: Any = None, tick: float = 1.0) ->
             stop.wait(tick)
         else:
             time.sleep(tick)
+
+
+def run_cron(ext: Any, stop: Any) -> None:
+    """rq's cron scheduler loop, stopping when ``stop`` is set."""
+    from rq.cron import CronScheduler
+
+    cron = CronScheduler(connection=ext.jobs.redis)
+    for job in cron_jobs(ext):
+        cron.register(job.func, queue_name=job.queue_name, args=job.args,
+                      interval=job.interval, cron=job.cron, name=job.name,
+                      **job.job_options)
+    cron.register_birth()
+    try:
+        while not stop.is_set():
+            if cron.enqueue_jobs():
+                cron.save()
+            cron.heartbeat()
+            stop.wait(min(max(cron.calculate_sleep_interval(), 0.2), 1.0))
+    finally:
+        cron.register_death()

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from trellis.crypto import Encrypted
 from trellis.db import Model, utcnow
 
 contact_tag = Table(
@@ -86,6 +87,8 @@ class Contact(Model):
     email: Mapped[Optional[str]] = mapped_column(String(255), index=True)
     phone: Mapped[Optional[str]] = mapped_column(String(50))
     title: Mapped[Optional[str]] = mapped_column(String(100))
+    #: Sensitive: stored encrypted (trellis.crypto), never in the audit log.
+    national_id: Mapped[Optional[str]] = mapped_column(Encrypted())
     account_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("trellis_account.id", ondelete="SET NULL"), index=True
     )
@@ -423,3 +426,20 @@ class OutboxItem(Model):
     last_error: Mapped[Optional[str]] = mapped_column(Text)
     #: Set after the last attempt failed: kept for an admin to retry or discard.
     dead_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class UserSecurity(Model):
+    """Per-user sign-in state the core keeps beside FAB's user: lock-out after failed
+    logins, the TOTP second factor, and the session epoch that logout bumps."""
+
+    __tablename__ = "trellis_user_security"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    locked_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    #: Sessions made before the last logout (or password change) are refused.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    totp_secret: Mapped[Optional[str]] = mapped_column(Encrypted())
+    totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    #: The last TOTP time step accepted (a code is never accepted twice).
+    totp_last_step: Mapped[Optional[int]] = mapped_column(Integer)

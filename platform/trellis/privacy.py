@@ -107,7 +107,8 @@ def erase(session: Any, contact_id: int, reason: str = "") -> dict[str, Any]:
     # In place with one UPDATE: the ORM would audit the old values we are removing.
     session.execute(update(Contact).where(Contact.id == contact_id).values(
         first_name="Erased", last_name=f"contact #{contact_id}", email=None, phone=None,
-        title=None, updated_on=utcnow()), execution_options={"synchronize_session": False})
+        title=None, national_id=None, updated_on=utcnow()),
+        execution_options={"synchronize_session": False})
     session.execute(contact_tag.delete().where(contact_tag.c.contact_id == contact_id))
     session.expire(contact)
     redacted = audit.redact(session, "contact", [contact_id])

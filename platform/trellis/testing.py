@@ -112,62 +112,78 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture
-def trellis_app_factory(tmp_path: Any) -> Iterator[Callable[..., Flask]]:
-    """Build apps with a throwaway database and only the given plugins."""
+def build_app(
+    folder: Any,
+    plugins: Iterable[str] = (),
+    extra_plugins: Iterable[tuple[str, Any]] = (),
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    config: dict[str, Any] | None = None,
+    enable: Iterable[str] | None = None,
+) -> Flask:
+    """An app on a throwaway database in ``folder`` with only the given plugins
+    enabled, migrated, and an admin ``admin`` / ``admin-password``.  The
+    ``trellis_app_factory`` fixture uses it; call it yourself for a module-scoped
+    app (and dispose of its engine afterwards)."""
+    from trellis import lifecycle, migrate
     from trellis.app import create_app
+    from trellis.security import sync_permissions
+
+    extra_plugins = list(extra_plugins)
+    settings = {
+        "TESTING": True,
+        "TRELLIS_INSTANCE_PATH": str(folder),
+        "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{folder}/test.db",
+        "SECRET_KEY": "test-secret-key-of-sufficient-length",
+        "TRELLIS_REDIS_URL": redis_url,
+        "TRELLIS_QUEUE_PREFIX": f"trellis-test-{uuid.uuid4().hex[:8]}-",
+        "TRELLIS_PLUGIN_STATE_TTL": 0,
+        "TRELLIS_PERMISSION_CACHE_TTL": 0,
+        "AUTH_RATE_LIMIT": "1000 per second",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        **(config or {}),
+    }
+    app = create_app(config=settings, plugins=list(plugins), extra_plugins=extra_plugins)
+    to_enable = list(enable) if enable is not None else [
+        *plugins, *(name for name, _ in extra_plugins)]
+    with app.app_context():
+        ext = app.extensions["trellis"]
+        migrate.upgrade(ext, [])
+        for name in [p.name for p in ext.plugins.loaded()]:
+            if name in to_enable:
+                lifecycle.enable(ext, name)
+        sync_permissions(ext)
+        sm = app.appbuilder.sm
+        if sm.find_user(username=ADMIN[0]) is None:
+            sm.add_user(ADMIN[0], "Ada", "Admin", "admin@example.com",
+                        sm.find_role(sm.auth_role_admin), ADMIN[1])
+    return app
+
+
+def dispose(app: Flask) -> None:
+    """Close an app's database connections (end of a test)."""
     from trellis.db import db
 
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def trellis_app_factory(tmp_path: Any) -> Iterator[Callable[..., Flask]]:
+    """Build apps with a throwaway database and only the given plugins
+    (the arguments of :func:`build_app`)."""
     apps: list[Flask] = []
 
-    def make(
-        plugins: Iterable[str] = (),
-        extra_plugins: Iterable[tuple[str, Any]] = (),
-        database_url: str | None = None,
-        redis_url: str | None = None,
-        config: dict[str, Any] | None = None,
-        enable: Iterable[str] | None = None,
-    ) -> Flask:
-        from trellis import lifecycle, migrate
-        from trellis.security import sync_permissions
-
-        extra_plugins = list(extra_plugins)
-        settings = {
-            "TESTING": True,
-            "TRELLIS_INSTANCE_PATH": str(tmp_path),
-            "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{tmp_path / 'test.db'}",
-            "SECRET_KEY": "test-secret-key-of-sufficient-length",
-            "TRELLIS_REDIS_URL": redis_url,
-            "TRELLIS_QUEUE_PREFIX": f"trellis-test-{uuid.uuid4().hex[:8]}-",
-            "TRELLIS_PLUGIN_STATE_TTL": 0,
-            "TRELLIS_PERMISSION_CACHE_TTL": 0,
-            "AUTH_RATE_LIMIT": "1000 per second",
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            **(config or {}),
-        }
-        app = create_app(config=settings, plugins=list(plugins), extra_plugins=extra_plugins)
+    def make(*args: Any, **kwargs: Any) -> Flask:
+        app = build_app(tmp_path, *args, **kwargs)
         apps.append(app)
-        to_enable = list(enable) if enable is not None else [
-            *plugins, *(name for name, _ in extra_plugins)]
-        with app.app_context():
-            ext = app.extensions["trellis"]
-            migrate.upgrade(ext, [])
-            for name in [p.name for p in ext.plugins.loaded()]:
-                if name in to_enable:
-                    lifecycle.enable(ext, name)
-            sync_permissions(ext)
-            sm = app.appbuilder.sm
-            if sm.find_user(username=ADMIN[0]) is None:
-                sm.add_user(ADMIN[0], "Ada", "Admin", "admin@example.com",
-                            sm.find_role(sm.auth_role_admin), ADMIN[1])
         return app
 
     yield make
     for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        dispose(app)
 
 
 @pytest.fixture

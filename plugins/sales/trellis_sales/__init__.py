@@ -57,7 +57,8 @@ def trellis_settings_schema() -> type[Schema]:
 
 SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Order",
            "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
-           "core.Tag", "core.Consent", "core.Notification", "core.Preference"]
+           "core.Tag", "core.Consent", "core.Notification", "core.Preference",
+           "core.TwoFactor"]
 CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule",
              "sales.FollowUpPlan", "sales.FollowUpStep", "sales.Quota", "core.ExchangeRate"]
 READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report", "core.Search",

@@ -299,3 +299,26 @@ def test_lists_have_a_stable_order_and_can_be_paged_by_key(app, client, admin):
     after = client.get(f"/api/v1/contact/?q=(filters:!((col:id,opr:gt,value:{first[-1]})),"
                        "page_size:10)", headers=admin).get_json()["ids"]
     assert after == list(range(first[-1] + 1, first[-1] + 11))
+
+
+def test_a_value_that_must_be_unique_answers_400_naming_the_field(client, admin):
+    first = client.post("/api/v1/tag/", headers=admin, json={"name": "VIP"})
+    assert first.status_code == 201
+    again = client.post("/api/v1/tag/", headers=admin, json={"name": "VIP"})
+    assert again.status_code == 400
+    assert again.get_json()["message"] == {"name": ["Another record already has 'VIP'."]}
+    tag = first.get_json()["id"]
+    keep = client.put(f"/api/v1/tag/{tag}", headers=admin, json={"name": "VIP", "color": "red"})
+    assert keep.status_code == 200  # a record may keep its own value
+
+
+def test_ids_beyond_the_database_range_and_unknown_api_urls_answer_json_404(client, admin):
+    huge = 2**63
+    for method in ("get", "put", "delete"):
+        response = getattr(client, method)(f"/api/v1/tag/{huge}", headers=admin, json={})
+        assert response.status_code == 404, method
+    bad_ref = client.post("/api/v1/contact/", headers=admin, json={
+        "first_name": "A", "last_name": "B", "account_id": huge})
+    assert bad_ref.status_code == 400 and "account_id" in bad_ref.get_json()["message"]
+    nowhere = client.get("/api/v1/no/such/thing", headers=admin)
+    assert nowhere.status_code == 404 and nowhere.get_json() == {"message": "Not found"}

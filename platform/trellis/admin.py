@@ -193,6 +193,8 @@ class SettingsApi(BaseApi):
               description: The stored settings
             400:
               $ref: '#/components/responses/400'
+            404:
+              $ref: '#/components/responses/404'
         """
         ext = current_trellis()
         if plugin not in ext.settings_schemas:

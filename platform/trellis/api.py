@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from flask import current_app, g, request
@@ -9,7 +10,7 @@ from flask_appbuilder.api import ModelRestApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import select
+from sqlalchemy import UniqueConstraint, select
 
 from trellis import rules
 from trellis.datamodel import TrellisSQLAInterface
@@ -27,6 +28,24 @@ API_PERMISSIONS = {
     # POST /_duplicates: the duplicate check before creating (trellis.duplicates)
     "duplicates": "write",
 }
+
+
+class UtcDateTime(fields.DateTime):
+    """A timestamp always written with its offset: Trellis stores UTC, and SQLite
+    hands timestamps back without a time zone."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+def utc_datetimes(schema: Any) -> Any:
+    """Make every timestamp field of ``schema`` a :class:`UtcDateTime` (in place)."""
+    for field in schema.fields.values():
+        if type(field) is fields.DateTime:
+            field.__class__ = UtcDateTime
+    return schema
 
 
 class TrellisSchemaConverter(Model2SchemaConverter):
@@ -48,11 +67,35 @@ class TrellisSchemaConverter(Model2SchemaConverter):
         table = model.__table__
         for name, field in schema.fields.items():
             column = table.columns.get(name)
-            if column is not None and column.foreign_keys and not field.dump_only:
+            if column is None or field.dump_only:
+                continue
+            if column.foreign_keys:
                 field.validators.append(_exists(next(iter(column.foreign_keys)).column, name))
+            if column.unique or any(
+                    isinstance(c, UniqueConstraint) and [col.name for col in c.columns] == [name]
+                    for c in table.constraints):
+                field.validators.append(_unique(model, column))
         # Who may own a record is checked at flush time (trellis.validation),
         # for every path a write takes, not only this API.
-        return schema
+        return utc_datetimes(schema)
+
+
+def _unique(model: type, column: Any) -> Any:
+    """A validator: no other record has this value in a unique column (a clear 400
+    instead of the database's integrity error)."""
+
+    def validate(value: Any) -> None:
+        if value is None:
+            return
+        key = model.__mapper__.primary_key[0]
+        stmt = select(key).where(column == value).limit(1)
+        pk = (request.view_args or {}).get("pk")
+        if pk is not None:  # an update: the record itself may keep its value
+            stmt = stmt.where(key != pk)
+        if db.session.execute(stmt).first() is not None:
+            raise ValidationError(f"Another record already has {value!r}.")
+
+    return validate
 
 
 def _exists(target: Any, field_name: str) -> Any:
@@ -69,6 +112,8 @@ def _exists(target: Any, field_name: str) -> Any:
         if value is None:
             return
         model, label = referenced()
+        if isinstance(value, int) and abs(value) > MAX_ID:
+            raise ValidationError(f"No {label} with id {value}.")
         stmt = select(target).where(target == value).limit(1)
         # FAB merges the stored record into an update: only what the client sent
         # must point at records it may see; an unchanged reference stays valid.
@@ -78,6 +123,38 @@ def _exists(target: Any, field_name: str) -> Any:
             raise ValidationError(f"No {label} with id {value}.")
 
     return validate
+
+
+def _error(description: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"message": message}}}}}
+
+
+_TEXT = {"type": "string"}
+#: The shared error answers, as Trellis gives them: a 400's ``message`` is a
+#: text or ``{field: [messages]}`` (FAB documents only a text).
+ERROR_RESPONSES = {
+    "400": _error("Bad request: the message, or {field: [messages]}",
+                  {"oneOf": [_TEXT, {"type": "object", "additionalProperties": {
+                      "type": "array", "items": _TEXT}}]}),
+    "401": _error("Unauthorized", _TEXT),
+    "403": _error("Forbidden", _TEXT),
+    "404": _error("Not found", _TEXT),
+    "409": {"description": "Changed since you read it (optimistic locking): message, "
+                           "current_version and changes",
+            "content": {"application/json": {"schema": {"type": "object"}}}},
+    "422": _error("Could not process entity", _TEXT),
+    "500": _error("Fatal error", _TEXT),
+}
+#: Largest id a database integer column holds; larger ids answer 404, not 500.
+MAX_ID = 2**63 - 1
+
+
+def _pk_in_range(pk: Any) -> bool:
+    try:
+        return abs(int(pk)) <= MAX_ID
+    except (TypeError, ValueError):
+        return True  # not a number: FAB answers 404 for a key it cannot find
 
 
 class TrellisModelApi(ModelRestApi):
@@ -101,6 +178,9 @@ class TrellisModelApi(ModelRestApi):
     #: Columns the model's rules fill in when omitted (``ModelSpec.before_save``),
     #: so the API does not require them although the database does.
     optional_columns: list[str] = []
+    #: Values the API adds to each result itself (in ``pre_get``/``pre_get_list``),
+    #: ``{name: JSON schema}``, so the OpenAPI document lists them.
+    computed_fields: dict[str, dict[str, Any]] = {}
 
     def __init__(self) -> None:
         self.base_filters = [*(self.base_filters or []),
@@ -182,6 +262,8 @@ class TrellisModelApi(ModelRestApi):
         """The record, with its version as the ``ETag`` (send it back as ``If-Match``)."""
         from trellis import locking
 
+        if not _pk_in_range(pk):
+            return self.response_404()
         response = super().get_headless(pk, **kwargs)
         if response.status_code == 200:
             item = self.datamodel.get(pk, self._base_filters)
@@ -192,6 +274,8 @@ class TrellisModelApi(ModelRestApi):
     def put_headless(self, pk: Any) -> Any:
         from trellis import locking
 
+        if not _pk_in_range(pk):
+            return self.response_404()
         match = request.headers.get("If-Match", "").strip().strip('"').removeprefix('W/"')
         if match and match != "*":
             item = self.datamodel.get(pk, self._base_filters)
@@ -203,7 +287,10 @@ class TrellisModelApi(ModelRestApi):
         return self._saving(lambda: super(TrellisModelApi, self).put_headless(pk))
 
     def _saving(self, write: Any) -> Any:
-        """Model rules broken at flush time answer 400 with their field errors."""
+        """Model rules broken at flush time answer 400 with their field errors; a
+        uniqueness race lost to another request answers 400 too, never 500."""
+        from sqlalchemy.exc import IntegrityError
+
         from trellis.db import db
         from trellis.validation import RecordInvalid
 
@@ -214,6 +301,50 @@ class TrellisModelApi(ModelRestApi):
         except RecordInvalid as exc:
             db.session.rollback()
             return self.response_400(message=exc.messages)
+        except IntegrityError:
+            db.session.rollback()
+            return self.response_400(message={"_schema": [
+                "This conflicts with an existing record (a value that must be unique, or "
+                "a reference to a record that no longer exists)."]})
+
+    def delete_headless(self, pk: Any) -> Any:
+        if not _pk_in_range(pk):
+            return self.response_404()
+        return super().delete_headless(pk)
+
+    # -------------------------------------------------------------- OpenAPI
+
+    def add_apispec_components(self, api_spec: Any) -> None:
+        super().add_apispec_components(api_spec)
+        api_spec.components.responses.update(ERROR_RESPONSES)
+
+    def add_api_spec(self, api_spec: Any) -> None:
+        """FAB's operations, corrected to say what the endpoints return."""
+        super().add_api_spec(api_spec)
+        base = f"/api/v1/{self.resource_name}/"
+        for path, operations in api_spec._paths.items():
+            if not path.startswith(base):
+                continue
+            for method, operation in operations.items():
+                _correct_operation(path, method, operation)
+        name = type(self).__name__
+        for suffix in ("get_list", "get"):
+            component = api_spec.components.schemas.get(f"{name}.{suffix}")
+            if component is not None:
+                component.setdefault("properties", {}).update(self.computed_fields)
+        for suffix, schema in (("get_list", self.list_model_schema),
+                               ("get", self.show_model_schema),
+                               ("post", self.add_model_schema),
+                               ("put", self.edit_model_schema)):
+            component = api_spec.components.schemas.get(f"{name}.{suffix}")
+            if component is None or schema is None:
+                continue
+            for field_name, field in schema.fields.items():
+                prop = component.get("properties", {}).get(field_name)
+                if prop is not None and isinstance(field, fields.Decimal):
+                    prop.pop("type", None)  # sent as text ("12.50"), taken as text or number
+                    prop["oneOf"] = [{"type": "string", "format": "decimal"},
+                                     {"type": "number"}]
 
     def response_422(self, message: Any = None) -> Any:
         """FAB answers invalid input with 422; Trellis promises 400 with field errors."""
@@ -224,6 +355,27 @@ class TrellisModelApi(ModelRestApi):
         data["count_capped"] = data.get("count", 0) > cap
         if data["count_capped"]:
             data["count"] = cap
+
+
+def _correct_operation(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Where FAB's OpenAPI text and FAB's answers differ, document the answers."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "path" and parameter.get("name") == "pk":
+            parameter["schema"] = {"type": "integer", "minimum": 0}
+    responses = operation.setdefault("responses", {})
+    if method == "put" and path.endswith("{pk}"):
+        responses.setdefault("409", {"$ref": "#/components/responses/409"})
+    for status, response in responses.items():
+        schema = (response.get("content", {}).get("application/json", {}) or {}).get("schema")
+        props = (schema or {}).get("properties") or {}
+        if path.endswith("/_info") and status == "200":
+            for key in ("add_columns", "edit_columns"):
+                if key in props:
+                    props[key] = {"type": "array", "items": {"type": "object"}}
+        if "ids" in props:  # the record ids: numbers for integer keys
+            props["ids"] = {"type": "array", "items": {}}
+        if "id" in props and status in ("200", "201"):
+            props["id"] = {}
 
 
 def schema_validators(schema: type[Schema]) -> dict[str, Any]:

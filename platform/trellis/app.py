@@ -78,6 +78,8 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore
     app.before_request(_gate)
     app.after_request(_security_headers)
+    app.register_error_handler(404, _api_error)
+    app.register_error_handler(405, _api_error)
     return app
 
 
@@ -280,6 +282,14 @@ def _limit_api_login(appbuilder: AppBuilder) -> None:
     for view in appbuilder.baseviews:
         if isinstance(view, sm.security_api):
             sm.limiter.limit(sm.auth_rate_limit, methods=["POST"])(view.blueprint)
+
+
+def _api_error(error: Any) -> Any:
+    """A URL under ``/api/`` that matches no route answers JSON like the APIs do."""
+    if request.path.startswith("/api/"):
+        code = getattr(error, "code", 404)
+        return jsonify(message="Not found" if code == 404 else "Method not allowed"), code
+    return error
 
 
 def _security_headers(response):

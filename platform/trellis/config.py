@@ -123,6 +123,8 @@ def from_environment() -> dict[str, Any]:
         # FAB 5.3's security REST APIs crash under marshmallow 4 (PermissionViewMenuApi);
         # the core registers FAB's API-key API on its own instead.
         "FAB_ADD_SECURITY_API": False,
+        # FAB's menu API serves its React front end; Trellis renders its menus.
+        "FAB_ADD_MENU_API": False,
         "FAB_API_KEY_ENABLED": True,
         "FAB_API_KEY_PREFIXES": ["trl_"],
         "FAB_API_SWAGGER_UI": True,

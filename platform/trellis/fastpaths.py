@@ -18,7 +18,7 @@ from flask import current_app
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from sqlalchemy import select
 
-from trellis.auth import AuthMixin, TrellisAuthDBView
+from trellis.auth import AuthMixin, TrellisAuthDBView, TrellisSecurityApi
 
 
 class TrellisSecurityManager(AuthMixin, SecurityManager):
@@ -26,6 +26,7 @@ class TrellisSecurityManager(AuthMixin, SecurityManager):
     hardening of :mod:`trellis.auth`)."""
 
     authdbview = TrellisAuthDBView
+    security_api = TrellisSecurityApi
 
     _grants: dict[int, frozenset[tuple[str, str]]] = {}
     _grants_read_at = float("-inf")

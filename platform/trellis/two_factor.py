@@ -9,11 +9,16 @@ from typing import Any
 from flask import flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.security.sqla.apis import ApiKeyApi
-from flask_appbuilder.security.sqla.apis.api_key.schema import ApiKeyPostSchema
+from flask_appbuilder.security.sqla.apis.api_key.schema import (
+    ApiKeyCreateResponseSchema,
+    ApiKeyPostSchema,
+    ApiKeyResponseSchema,
+)
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError, fields, validates
 
 from trellis import auth
+from trellis.api import UtcDateTime
 from trellis.db import db, utcnow
 
 RESOURCE = "TwoFactor"
@@ -96,8 +101,33 @@ class ScopedApiKeyPostSchema(ApiKeyPostSchema):
             raise ValidationError(problems)
 
 
+_WHEN = {"created_on": "Creation timestamp", "expires_on": "Expiration timestamp",
+         "revoked_on": "Revocation timestamp", "last_used_on": "Last usage timestamp"}
+
+
+def _with_times(base: type, name: str, times: tuple[str, ...]) -> type:
+    """FAB's API-key schema ``base`` (same component name), its timestamps written
+    with their offset and allowed to be null, as FAB's answers have them."""
+    attrs: dict[str, Any] = {t: UtcDateTime(allow_none=True, metadata={"description": _WHEN[t]})
+                             for t in times}
+    attrs["scopes"] = fields.String(allow_none=True, metadata={
+        "description": "Comma-separated scopes (none: everything the user may do)"})
+    return type(name, (base,), attrs)
+
+
+KeyResponseSchema = _with_times(ApiKeyResponseSchema, "ApiKeyResponseSchema",
+                                ("created_on", "expires_on", "revoked_on", "last_used_on"))
+KeyCreateResponseSchema = _with_times(ApiKeyCreateResponseSchema, "ApiKeyCreateResponseSchema",
+                                      ("created_on", "expires_on"))
+
+
 class TrellisApiKeyApi(ApiKeyApi):
     """FAB's API-key API (``/api/v1/security/api_keys/``) with scopes checked:
-    ``read``, ``write``, ``<plugin>:read``, ``<plugin>.<Resource>:write``."""
+    ``read``, ``write``, ``<plugin>:read``, ``<plugin>.<Resource>:write``; its
+    timestamps carry their offset (FAB stores them naive, in UTC here)."""
 
     post_schema = ScopedApiKeyPostSchema()
+    response_schema = KeyResponseSchema()
+    create_response_schema = KeyCreateResponseSchema()
+    openapi_spec_component_schemas = (ApiKeyPostSchema, KeyResponseSchema,
+                                      KeyCreateResponseSchema)

@@ -132,6 +132,11 @@ class SlaStateMixin:
     """For the lead API: ``sla_state`` in every result (one query per page) and
     ``GET /api/v1/lead/sla_report``."""
 
+    computed_fields = {"sla_state": {
+        "type": "string", "nullable": True,
+        "enum": ["met", "on_track", "at_risk", "breached", None],
+        "description": "first-response SLA: met, on_track, at_risk or breached"}}
+
     def _sla_fill(self, rows: list[dict[str, Any]], ids: list[Any]) -> None:
         ids = [i for i in ids if i is not None]
         if not ids:
@@ -162,6 +167,14 @@ class SlaStateMixin:
 
         Query parameters ``since`` and ``until`` (ISO dates or timestamps)
         bound the leads' creation time.
+        ---
+        get:
+          parameters:
+          - {in: query, name: since, schema: {type: string}}
+          - {in: query, name: until, schema: {type: string}}
+          responses:
+            200: {description: "counts per state (met, on_track, at_risk, breached) and the share met"}
+            400: {$ref: '#/components/responses/400'}
         """
         bounds: dict[str, datetime | None] = {}
         errors: dict[str, list[str]] = {}

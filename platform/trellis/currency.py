@@ -39,6 +39,18 @@ CODE = r"^[A-Z]{3}$"
 CODE_ERROR = "Use a three-letter ISO 4217 code in capitals, e.g. USD."
 
 
+def _networks(value: str) -> bool:
+    from marshmallow import ValidationError
+
+    from trellis.netguard import parse_networks
+
+    try:
+        parse_networks(value or "")
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    return True
+
+
 class CoreSettings(Schema):
     """The core's settings (``trellis_settings_schema`` of the core plugin)."""
 
@@ -47,6 +59,12 @@ class CoreSettings(Schema):
         metadata={"label": "Company currency",
                   "description": "Exchange rates are given in it and reports are "
                                  "converted to it (ISO 4217)."})
+    allowed_private_networks = fields.String(
+        load_default="", validate=_networks,
+        metadata={"label": "Private networks outgoing calls may reach",
+                  "description": "Webhooks and connectors refuse private, loopback and "
+                                 "link-local addresses (trellis.netguard) unless listed "
+                                 "here, comma-separated (e.g. 127.0.0.0/8, 10.1.2.0/24)."})
 
 
 def company_currency() -> str:

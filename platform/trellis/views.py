@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, g, redirect, request
-from flask_appbuilder import ModelView, expose
+from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
 
 from trellis import rules
@@ -15,6 +15,7 @@ VIEW_PERMISSIONS = {
     "list": "read",
     "show": "read",
     "download": "read",
+    "export": "read",
     "api": "read",
     "api_read": "read",
     "api_get": "read",
@@ -59,6 +60,9 @@ class TrellisModelView(ModelView):
     method_permission_name = VIEW_PERMISSIONS
     page_size = 25
     show_template = "trellis/show.html"
+    list_template = "trellis/list.html"
+    #: Offer CSV/XLSX export of the (filtered) list (:mod:`trellis.export`).
+    exportable = True
 
     def __init__(self, **kwargs: Any) -> None:
         model = self.datamodel.obj
@@ -124,6 +128,17 @@ class TrellisModelView(ModelView):
             self.datamodel.get(pk, self._base_filters), filters={}, orders=get_order_args(),
             pages=get_page_args(), page_sizes=get_page_size_args(), widgets=widgets)
 
+    @expose("/export/<fmt>")
+    @has_access
+    def export(self, fmt: str) -> Any:
+        """The list as filtered in the query string, as a CSV or XLSX file
+        (record rules apply; audited)."""
+        from trellis.export import FORMATS, export_view
+
+        if fmt not in FORMATS or not self.exportable:
+            abort(404)
+        return export_view(self, fmt)
+
     def get_action_permission_name(self, name: str) -> str:
         """An action needs ``can_write`` on the resource unless mapped otherwise."""
         method = self.actions[name].func.__name__
@@ -148,4 +163,5 @@ class TrellisModelView(ModelView):
         show_history = entry is not None and entry.spec.audited and \
             self.appbuilder.sm.has_access("can_read", "core.Audit")
         kwargs.setdefault("audit_model", entry.name if show_history else None)
+        kwargs.setdefault("exportable", self.exportable)
         return super().render_template(template, **kwargs)

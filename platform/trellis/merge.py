@@ -60,7 +60,7 @@ from trellis.models import AuditEntry, MergeChange, MergeRecord
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MergeError", "merge", "undo", "references", "drop_rows", "update_rows"]
+__all__ = ["MergeError", "merge", "undo", "references", "drop_rows", "update_rows", "row_from_json"]
 
 _current: contextvars.ContextVar[MergeRecord | None] = contextvars.ContextVar(
     "trellis_merge", default=None)
@@ -138,7 +138,7 @@ def _row_json(row: Any) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in row._mapping.items()}
 
 
-def _from_json(table: Any, data: dict[str, Any]) -> dict[str, Any]:
+def row_from_json(table: Any, data: dict[str, Any]) -> dict[str, Any]:
     """A journaled row back in Python types, for re-inserting it."""
     out = {}
     for name, value in data.items():
@@ -374,7 +374,7 @@ def undo(session: Any, merge_id: int) -> dict[str, Any]:
     if session.get(entry.model, record.winner_id) is None:
         raise MergeError({"merge_id": ["The surviving record has been deleted since."]})
     # 1. the losers come back first: re-pointed rows will reference them again
-    session.execute(insert(table), [_from_json(table, row) for row in record.loser_rows])
+    session.execute(insert(table), [row_from_json(table, row) for row in record.loser_rows])
     changes = session.scalars(select(MergeChange).where(MergeChange.merge_id == record.id)
                               .order_by(MergeChange.id.desc())).all()
     restored = {"repoint": 0, "delete": 0, "update": 0}
@@ -402,18 +402,18 @@ def undo(session: Any, merge_id: int) -> dict[str, Any]:
         if ref is None:
             continue
         if change.action == "delete":
-            session.execute(insert(ref).values(_from_json(ref, change.row_data or {})))
+            session.execute(insert(ref).values(row_from_json(ref, change.row_data or {})))
             restored["delete"] += 1
         elif change.action == "update":
             key = _key(ref)
             session.execute(update(ref).where(*[c == v for c, v in zip(key, change.row_key)])
-                            .values({change.column_name: _from_json(
+                            .values({change.column_name: row_from_json(
                                 ref, {change.column_name: change.old_value})[
                                     change.column_name]}))
             restored["update"] += 1
     # 4. the winner's own fields
     winner = session.get(entry.model, record.winner_id)
-    old = _from_json(table, {f: c["old"] for f, c in (record.winner_changes or {}).items()})
+    old = row_from_json(table, {f: c["old"] for f, c in (record.winner_changes or {}).items()})
     for name, value in old.items():
         setattr(winner, name, value)
     session.flush()

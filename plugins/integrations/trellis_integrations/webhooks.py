@@ -137,6 +137,9 @@ def rotate_secret(endpoint: WebhookEndpoint) -> str:
 def endpoint_before_save(session: Any, endpoint: WebhookEndpoint, action: str) -> None:
     if action == "created" and not endpoint.secret:
         endpoint.secret = new_secret()
+    endpoint.kind = endpoint.kind or "webhook"
+    if endpoint.active is None:
+        endpoint.active = True
     endpoint.events = ", ".join(p.strip() for p in (endpoint.events or "").split(",")
                                 if p.strip()) or "*"
 

@@ -103,8 +103,9 @@ def _embedded_v4(ip: Any) -> Any:
 def _why_internal(ip: Any) -> str | None:
     for test, what in ((ip.is_loopback, "a loopback"), (ip.is_link_local, "a link-local"),
                        (ip.is_multicast, "a multicast"), (ip.is_unspecified, "an unspecified"),
+                       (ip.is_reserved, "a reserved"),
                        (ip.version == 4 and ip in SHARED, "a private"),
-                       (ip.is_private, "a private"), (ip.is_reserved, "a reserved")):
+                       (ip.is_private, "a private")):
         if test:
             return what
     return None
@@ -114,11 +115,9 @@ def check_address(address: str, allowed: Iterable[Any] | None = None) -> None:
     """Raise :class:`BlockedTarget` unless ``address`` is public or explicitly allowed."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     allowed = list(allowed_networks() if allowed is None else allowed)
-    candidates = [ip]
     inner = _embedded_v4(ip)
-    if inner is not None:
-        candidates.append(inner)
-    for candidate in candidates:
+    # an IPv6 form of an IPv4 address is judged as that IPv4 address
+    for candidate in ([inner] if inner is not None else [ip]):
         what = _why_internal(candidate)
         if what and not any(candidate.version == net.version and candidate in net
                             for net in allowed):

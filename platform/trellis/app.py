@@ -226,11 +226,18 @@ def _gate():
 def _protect_forms(app: Flask, appbuilder: AppBuilder) -> None:
     """CSRF on every form post (FAB's own delete/action forms are unprotected
     without CSRFProtect).  REST APIs are exempt: they authenticate with JWTs or
-    API keys, and browser sessions there are covered by SameSite=Lax cookies."""
+    API keys, and browser sessions there are covered by SameSite=Lax cookies.
+    Public blueprints are exempt too: they use no session."""
     csrf = CSRFProtect(app)
     for view in appbuilder.baseviews:
         if isinstance(view, BaseApi):
             csrf.exempt(view.blueprint)
+    # Public blueprints (BlueprintSpec(public=True): tracking beacons, inbound
+    # webhooks, forms embedded on other sites) act on no one's session, and the
+    # sites posting to them cannot carry our token.
+    for owner in app.extensions["trellis"].blueprint_owner.values():
+        if owner[1] is not None and owner[1].public:
+            csrf.exempt(owner[1].blueprint)
 
 
 def _hide_disabled_menus(app: Flask) -> None:

@@ -297,10 +297,12 @@ def merge(session: Any, model: str, winner_id: int, loser_ids: Iterable[int],
                 rows = session.execute(select(*key).where(column == loser)).all()
                 if not rows:
                     continue
+                # the key as it is after the re-point (the column may be part of it)
                 _journal(session, [{"merge_id": record.id, "action": "repoint",
                                     "table_name": ref_table.name, "column_name": column.name,
-                                    "row_key": [jsonable(v) for v in r], "old_value": loser,
-                                    "new_value": winner_id} for r in rows])
+                                    "row_key": [winner_id if c is column else jsonable(v)
+                                                for c, v in zip(key, r)],
+                                    "old_value": loser, "new_value": winner_id} for r in rows])
                 session.execute(update(ref_table).where(column == loser)
                                 .values({column.name: winner_id}))
     finally:

@@ -68,10 +68,11 @@ class MergeTestPlugin:
             core_merge.drop_rows(session, table, table.c.contact_id.in_(loser_ids))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture
 def merge_site(request, trellis_app_factory, api_login, event_capture):
-    database_url = request.getfixturevalue("postgres_url") if request.param == "postgres" \
-        else None
+    """SQLite, or PostgreSQL where a test asks for it (indirect parametrisation)."""
+    kind = getattr(request, "param", "sqlite")
+    database_url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
     plugin = MergeTestPlugin()
     app = trellis_app_factory(plugins=["sales", "integrations"], database_url=database_url,
                               extra_plugins=[("mergetest", plugin),
@@ -124,6 +125,8 @@ def pointing_at(app, contact_id):
 
 
 
+@pytest.mark.parametrize("merge_site", ["sqlite", pytest.param(
+    "postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_merge_leaves_nothing_pointing_at_the_loser_and_undo_restores(merge_site):
     """Acceptance: a merge of two contacts with deals, tickets and activities leaves
     nothing pointing at the loser."""

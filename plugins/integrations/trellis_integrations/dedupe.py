@@ -14,7 +14,7 @@ similar name at the same company   contact: ``account_id`` + ``lower(last       
                                    name)``, then first names compared           similarity
                                    (``difflib`` ratio ≥ 0.75, or an initial)
 same domain (accounts)             ``lower(domain)`` without ``www.``           0.9
-similar name (accounts)            first 5 letters, then names compared         0.7 ×
+similar name (accounts)            first 4 letters, then names compared         0.7 ×
                                    without legal form (``Inc``, ``GmbH``…)      similarity
 =================================  ===========================================  ======
 
@@ -135,7 +135,7 @@ def account_pairs() -> dict[tuple[int, int], dict[str, float]]:
     for ids in _groups(bare, Account.id, Account.domain.is_not(None)).values():
         for a, b in combinations(ids, 2):
             pairs[(a, b)]["same domain"] = WEIGHTS["same domain"]
-    block = func.substr(func.lower(Account.name), 1, 5)
+    block = func.substr(func.lower(Account.name), 1, 4)
     groups = _groups(block, Account.id)
     if groups:
         ids = [i for members in groups.values() for i in members]

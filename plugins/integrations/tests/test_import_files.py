@@ -281,3 +281,34 @@ def test_cli_import_shows_progress_and_reports(site, tmp_path):
 def _run_ids(app):
     with app.app_context():
         return db.session.scalars(select(ImportRun.id)).all()
+
+
+@pytest.mark.postgres
+def test_all_or_nothing_and_revert_on_postgres(trellis_app_factory, api_login, postgres_url):
+    """One transaction with progress written on a side connection (PostgreSQL), then
+    a dry run, the real run and its revert."""
+    app = trellis_app_factory(plugins=["integrations"], database_url=postgres_url)
+    client = app.test_client()
+    headers = api_login(client)
+    with app.app_context():
+        from trellis.settings import update_settings
+
+        update_settings("integrations", {"import_batch_size": 50})
+        db.session.add(Contact(first_name="Grace", last_name="Hopper",
+                               email="grace@navy.example"))
+        db.session.commit()
+    rows = "\n".join(f"P,N{n},p{n}@example.com" for n in range(180))
+    text = f"First name,Last name,E-mail\n{rows}\nGrace,Hopper-Updated,GRACE@navy.example\n"
+    mapping = {"First name": "first_name", "Last name": "last_name", "E-mail": "email"}
+    bad = start(client, headers, text + "X,,x@example.com\n", mapping=mapping,
+                mode="all_or_nothing").get_json()
+    assert (bad["status"], bad["errors"], bad["processed"]) == ("failed", 1, 182)
+    assert len(contacts(app)) == 1
+    dry = start(client, headers, text, mapping=mapping, dry_run=True).get_json()
+    assert (dry["created"], dry["updated"]) == (180, 1) and len(contacts(app)) == 1
+    done = start(client, headers, text, mapping=mapping, mode="all_or_nothing").get_json()
+    assert (done["status"], done["created"], done["updated"]) == ("done", 180, 1)
+    assert contacts(app)["grace@navy.example"][1] == "Hopper-Updated"
+    reverted = client.post(f"/api/v1/import/{done['id']}/revert", headers=headers).get_json()
+    assert reverted == {"deleted": 180, "restored_fields": 1, "kept_fields": 0}
+    assert contacts(app) == {"grace@navy.example": ("Grace", "Hopper", None, None, None)}

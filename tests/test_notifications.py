@@ -3,6 +3,7 @@ server: aiosmtpd)."""
 
 from __future__ import annotations
 
+import email
 import socket
 from datetime import timedelta
 
@@ -226,10 +227,10 @@ def test_notifications_are_emailed_once_to_users_who_want_it(inbox, smtp_server)
 
 
 def test_without_smtp_or_when_it_is_down_nothing_is_marked_emailed(inbox):
-    app, _, _, ids = inbox()
+    app, _, _, ids = inbox(config={"TRELLIS_MAIL_OUTBOX": "off"})
     _want_email(app, ids["ann"])
     with app.app_context():
-        assert execute(EMAIL_JOB, {}) == 0  # no TRELLIS_SMTP_HOST: stays in-app
+        assert execute(EMAIL_JOB, {}) == 0  # no SMTP host, no outbox: stays in-app
         assert db.session.scalar(select(Notification.id).where(
             Notification.emailed_at.is_not(None))) is None
         app.config.update(TRELLIS_SMTP_HOST="127.0.0.1", TRELLIS_SMTP_PORT=free_port())
@@ -248,3 +249,18 @@ def test_notification_links_stay_inside_trellis(trellis_app_factory):
                      "/\\evil.example"):
             with pytest.raises(ValueError):
                 notify(db.session, user_id, "x", link=link)
+
+
+def test_without_an_smtp_host_mail_lands_in_the_outbox_folder(inbox, tmp_path):
+    """The embedded default: nothing leaves the machine, every message is an .eml file."""
+    outbox = tmp_path / "mail-out"
+    app, _, _, ids = inbox(config={"TRELLIS_MAIL_OUTBOX": str(outbox)})
+    _want_email(app, ids["ann"])
+    with app.app_context():
+        assert execute(EMAIL_JOB, {}) == 1
+        assert execute(EMAIL_JOB, {}) == 0  # claimed once, like over SMTP
+    files = list(outbox.glob("*.eml"))
+    assert len(files) == 1
+    message = email.message_from_bytes(files[0].read_bytes())
+    assert message["To"] == "ann@example.com"
+    assert message["Subject"] == "[Trellis] 2 new notifications"

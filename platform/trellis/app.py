@@ -20,7 +20,8 @@ from trellis.extension import Trellis
 from trellis.fastpaths import TrellisSecurityManager, cache_rison_validators
 from trellis.plugins import CORE, discover
 from trellis.rules import SCOPES
-from trellis.specs import BlueprintSpec, JobSpec, ModelSpec, RoleSpec, ScheduleSpec, ViewSpec
+from trellis.specs import (ActionSpec, BlueprintSpec, FeatureSpec, JobSpec, ModelSpec,
+                           PanelSpec, RoleSpec, ScheduleSpec, ViewSpec)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,9 @@ def _collect(ext: Trellis, name: str) -> dict[str, Any]:
         "schedules": list(call("trellis_schedules")),
         "handlers": list(call("trellis_event_handlers")),
         "widgets": list(call("trellis_dashboard_widgets")),
+        "features": list(call("trellis_customer_features")),
+        "actions": list(call("trellis_actions")),
+        "panels": list(call("trellis_record_panels")),
         "commands": list(call("trellis_cli_commands")),
         "settings": ext.plugins.call_one(name, "trellis_settings_schema"),
         "migrations": ext.plugins.call_one(name, "trellis_migrations"),
@@ -107,7 +111,8 @@ def _collect(ext: Trellis, name: str) -> dict[str, Any]:
         if isinstance(role, RoleSpec) and role.scope not in (None, *SCOPES):
             raise ValueError(f"role {role.name!r}: scope must be own, team or all")
     kinds = {"models": ModelSpec, "views": ViewSpec, "blueprints": BlueprintSpec,
-             "roles": RoleSpec, "jobs": JobSpec, "schedules": ScheduleSpec}
+             "roles": RoleSpec, "jobs": JobSpec, "schedules": ScheduleSpec,
+             "features": FeatureSpec, "actions": ActionSpec, "panels": PanelSpec}
     for key, kind in kinds.items():
         for item in got[key]:
             if not isinstance(item, kind):
@@ -123,6 +128,12 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
             ext.registry.register(name, spec)
         for spec in got["jobs"]:
             ext.jobs.add(name, spec)
+        for spec in got["features"]:
+            _add_unique(ext.features, name, spec, "feature")
+        for spec in got["actions"]:
+            if spec.name.split(".", 1)[0] != name:
+                raise ValueError(f"action {spec.name!r} must be named {name}.<action>")
+            _add_unique(ext.actions, name, spec, "action")
         for spec in got["schedules"]:
             ext.jobs.spec(spec.job)  # the scheduled job must exist
             if (spec.interval is None) == (spec.cron is None):
@@ -132,6 +143,9 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
     except Exception as exc:  # noqa: BLE001 - report, and boot without it
         ext.registry.unregister_plugin(name)
         ext.jobs.remove_plugin(name)
+        for table in (ext.features, ext.actions):
+            for key in [k for k, (owner, _) in table.items() if owner == name]:
+                del table[key]
         ext.plugins.fail(name, f"failed to register: {exc}")
         return
     ext.jobs.schedules.extend((name, s) for s in got["schedules"])
@@ -139,6 +153,7 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
         ext.events.add(name, handler)
     ext.roles.extend((name, r) for r in got["roles"])
     ext.widgets.extend((name, w) for w in got["widgets"])
+    ext.panels.extend((name, p) for p in got["panels"])
     ext.cli_commands.extend((name, c) for c in got["commands"])
     if got["settings"] is not None:
         ext.settings_schemas[name] = got["settings"]
@@ -176,6 +191,14 @@ def _register(ext: Trellis, appbuilder: AppBuilder, name: str) -> None:
         ext.blueprint_owner[spec.blueprint.name] = (name, spec)
         if not spec.public:
             resources.add(f"{name}.{spec.blueprint.name}")
+
+
+def _add_unique(table: dict[str, tuple[str, Any]], plugin: str, spec: Any, kind: str) -> None:
+    """Add a named spec, refusing a name another plugin already uses."""
+    if spec.name in table:
+        raise ValueError(f"{kind} {spec.name!r} is already offered by plugin "
+                         f"{table[spec.name][0]!r}")
+    table[spec.name] = (plugin, spec)
 
 
 def _name_permissions(plugin: str, cls: type) -> None:

@@ -27,13 +27,15 @@ ENVIRONMENT = [
     ("TRELLIS_LOG_LEVEL", "log level of the trellis loggers", "INFO"),
     ("TRELLIS_PROXY_FIX", "1: trust one reverse proxy's X-Forwarded-For/-Proto/-Host headers "
      "(client addresses for rate limits, https URLs)", "0"),
-    ("TRELLIS_SMTP_HOST", "SMTP server for notification e-mails; unset: notifications stay "
-     "in-app", ""),
+    ("TRELLIS_SMTP_HOST", "SMTP server for outgoing e-mail (the core setting smtp_host "
+     "overrides it); unset: messages go to the outbox folder", ""),
     ("TRELLIS_SMTP_PORT", "SMTP port", "25"),
     ("TRELLIS_SMTP_USER", "SMTP user name; unset: no login", ""),
     ("TRELLIS_SMTP_PASSWORD", "SMTP password", ""),
     ("TRELLIS_SMTP_STARTTLS", "1: upgrade the SMTP connection with STARTTLS", "0"),
-    ("TRELLIS_MAIL_FROM", "sender address of notification e-mails", "trellis@localhost"),
+    ("TRELLIS_MAIL_FROM", "sender address of outgoing e-mail", "trellis@localhost"),
+    ("TRELLIS_MAIL_OUTBOX", "folder where e-mail is written as .eml files when no SMTP host "
+     "is set; off: not at all", "<instance>/outbox"),
     ("TRELLIS_BASE_URL", "public address of the site (https://crm.example.com), for links "
      "in e-mails; unset: e-mails show paths", ""),
 ]
@@ -94,6 +96,7 @@ def from_environment() -> dict[str, Any]:
         "TRELLIS_SMTP_PASSWORD": env("TRELLIS_SMTP_PASSWORD") or None,
         "TRELLIS_SMTP_STARTTLS": env("TRELLIS_SMTP_STARTTLS", "0") == "1",
         "TRELLIS_MAIL_FROM": env("TRELLIS_MAIL_FROM", "trellis@localhost"),
+        "TRELLIS_MAIL_OUTBOX": env("TRELLIS_MAIL_OUTBOX") or str(folder / "outbox"),
         "TRELLIS_BASE_URL": (env("TRELLIS_BASE_URL") or "").rstrip("/"),
         # Flask-AppBuilder
         "APP_NAME": "Trellis",

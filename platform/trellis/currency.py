@@ -35,36 +35,7 @@ from trellis.models import ExchangeRate
 from trellis.sqlfuncs import utc_day
 from trellis.views import TrellisModelView
 
-CODE = r"^[A-Z]{3}$"
-CODE_ERROR = "Use a three-letter ISO 4217 code in capitals, e.g. USD."
-
-
-def _networks(value: str) -> bool:
-    from marshmallow import ValidationError
-
-    from trellis.netguard import parse_networks
-
-    try:
-        parse_networks(value or "")
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-    return True
-
-
-class CoreSettings(Schema):
-    """The core's settings (``trellis_settings_schema`` of the core plugin)."""
-
-    company_currency = fields.String(
-        load_default="EUR", validate=validate.Regexp(CODE, error=CODE_ERROR),
-        metadata={"label": "Company currency",
-                  "description": "Exchange rates are given in it and reports are "
-                                 "converted to it (ISO 4217)."})
-    allowed_private_networks = fields.String(
-        load_default="", validate=_networks,
-        metadata={"label": "Private networks outgoing calls may reach",
-                  "description": "Webhooks and connectors refuse private, loopback and "
-                                 "link-local addresses (trellis.netguard) unless listed "
-                                 "here, comma-separated (e.g. 127.0.0.0/8, 10.1.2.0/24)."})
+from trellis.core_settings import CURRENCY_CODE as CODE, CURRENCY_ERROR as CODE_ERROR
 
 
 def company_currency() -> str:

@@ -30,6 +30,10 @@ class Trellis:
         self.settings_schemas: dict[str, type] = {}
         self.roles: list[tuple[str, Any]] = []
         self.widgets: list[tuple[str, Any]] = []
+        self.panels: list[tuple[str, Any]] = []
+        #: name -> (plugin, FeatureSpec) and (plugin, ActionSpec)
+        self.features: dict[str, tuple[str, Any]] = {}
+        self.actions: dict[str, tuple[str, Any]] = {}
         self.migrations: dict[str, str] = {}
         self.cli_commands: list[tuple[str, Any]] = []
         #: blueprint name -> (plugin, BlueprintSpec or None for FAB views)

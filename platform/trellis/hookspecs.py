@@ -34,9 +34,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from marshmallow import Schema
     from sqlalchemy.orm import Session
 
+    from sqlalchemy import Select
+
     from trellis.specs import (
+        ActionSpec,
         BlueprintSpec,
         EventHandler,
+        FeatureSpec,
+        PanelSpec,
         JobSpec,
         Manifest,
         ModelSpec,
@@ -163,6 +168,18 @@ def trellis_dashboard_widgets() -> list[WidgetSpec]:
 
 
 @hookspec
+def trellis_record_panels() -> list[PanelSpec]:
+    """Return panels this plugin adds to record pages of other models.
+
+    Called once per plugin at start-up.  Each :class:`trellis.specs.PanelSpec`
+    names the registry models whose pages show it (the contact and account
+    pages, typically) and renders its HTML for one record, inside the request,
+    so its queries follow the user's record rules.  Panels of a disabled
+    plugin, and panels whose ``permission`` the user lacks, are not shown.
+    """
+
+
+@hookspec
 def trellis_settings_schema() -> type[Schema] | None:
     """Return a marshmallow schema class describing this plugin's settings.
 
@@ -228,6 +245,57 @@ def trellis_app_ready(app: Flask) -> None:
     For wiring that needs the finished app (template filters, context
     processors).  Must not touch the database: it runs in every web worker
     at boot.
+    """
+
+
+# --------------------------------------------------------------------------- customer data
+
+
+@hookspec
+def trellis_customer_features() -> list[FeatureSpec]:
+    """Return per-customer figures this plugin can compute (:class:`trellis.specs.FeatureSpec`).
+
+    Called once per plugin at start-up.  A feature is a set-based query of
+    ``contact_id`` and ``value`` (purchase total, average satisfaction, CRM
+    value...).  Scoring models, segments, SLA tiers and reports read features
+    through :mod:`trellis.features` without knowing which plugin computes
+    them.  Features of a disabled plugin are not offered.
+    """
+
+
+@hookspec
+def trellis_purchase_lines() -> Select | None:
+    """Return a ``select()`` of what customers bought, one row per order line.
+
+    Called whenever :func:`trellis.purchases.lines` is used, for each enabled
+    plugin; the selects are combined with ``UNION ALL``.  Columns, labelled and
+    in this order: ``contact_id``, ``account_id``, ``order_id``, ``ordered_at``,
+    ``product_id``, ``product_name``, ``quantity``, ``amount`` (the line's
+    amount in the company currency, ``NULL`` when it cannot be converted).
+    Return ``None`` when the plugin records no purchases.
+    """
+
+
+@hookspec
+def trellis_merge_fields(session: Session, contact_ids: list[int]) -> dict[int, dict[str, Any]] | None:
+    """Return merge fields for templates: ``{contact_id: {field: value}}``.
+
+    Called by :func:`trellis.templating.merge_context` for each enabled plugin,
+    once for a whole batch of contacts (answer set-based, not one query per
+    contact).  Values must be plain data (strings, numbers, lists, dicts).  A
+    plugin's fields are shown to templates under its name
+    (``{{ sales.last_product }}``); contacts without fields may be left out.
+    """
+
+
+@hookspec
+def trellis_actions() -> list[ActionSpec]:
+    """Return actions that automation can run on records (:class:`trellis.specs.ActionSpec`).
+
+    Called once per plugin at start-up.  Journeys and automation rules offer
+    every enabled plugin's actions (``sales.create_task``,
+    ``core.add_tag``...) and run them by name with validated parameters
+    (:func:`trellis.actions.run`).  Action names start with the plugin's name.
     """
 
 

@@ -127,8 +127,9 @@ def email_notifications(limit: int = 500) -> int:
     The rows are claimed first with one ``UPDATE … SET emailed_at = <this run>
     WHERE emailed_at IS NULL`` and committed, so two runs at once never send the
     same notification twice.  If the SMTP server cannot be reached the claim is
-    undone and the next run tries again.  Without ``TRELLIS_SMTP_HOST`` nothing is
-    claimed: notifications stay in-app.
+    undone and the next run tries again.  Without an SMTP host the messages go
+    to the outbox folder (:mod:`trellis.mail`); with that turned off too, nothing
+    is claimed: notifications stay in-app.
     """
     from trellis import mail
     from trellis.db import db

@@ -141,3 +141,59 @@ class WidgetSpec:
     data: Callable[[], Any]
     kind: str = "kpi"
     permission: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A per-customer figure (see :mod:`trellis.features`).
+
+    ``query()`` returns a ``select()`` of two labelled columns, ``contact_id``
+    and ``value``, with at most one row per contact (contacts without a value
+    are left out), computed set-based over all contacts.  ``kind`` is
+    ``number``, ``text`` or ``date``.  Names are global: two plugins offering
+    the same name is an error naming both.
+    """
+
+    name: str
+    label: str
+    query: Callable[[], Any]
+    kind: str = "number"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """Something automation can do to records (see :mod:`trellis.actions`).
+
+    ``schema`` is a marshmallow schema of the action's parameters;
+    ``run(session, model, ids, params)`` acts on the records ``ids`` of the
+    registry model ``model`` (set-based where it can), inside the caller's
+    transaction, and returns a JSON-serialisable summary.  ``models`` lists the
+    registry names it applies to (``"*"``: any model).
+    """
+
+    name: str
+    label: str
+    schema: type[Schema]
+    run: Callable[[Any, str, list[int], dict[str, Any]], Any]
+    models: Sequence[str] = ("contact",)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """A panel a plugin adds to another model's record page (see :mod:`trellis.panels`).
+
+    ``render(record)`` returns the panel's HTML (e.g. from ``flask.render_template``,
+    which escapes), or ``None`` when it has nothing to show for that record.
+    ``models`` are registry names (``contact``, ``account``...).  ``permission``
+    (``(permission, resource)``) shows the panel only to users who have it.
+    Panels are shown by ``order``, then name.
+    """
+
+    name: str
+    label: str
+    render: Callable[[Any], Any]
+    models: Sequence[str] = ("contact",)
+    permission: tuple[str, str] | None = None
+    order: int = 100

@@ -55,7 +55,8 @@ class TrellisModelView(ModelView):
     """A FAB ``ModelView`` sharing ``can_read``/``can_write`` on ``<plugin>.<Model>``
     with the model's REST API.  Use ``datamodel = TrellisSQLAInterface(Model)``.
 
-    Record pages of audited models link to the record's history."""
+    Record pages of audited models link to the record's history, and show the
+    panels other plugins add to the model (:mod:`trellis.panels`)."""
 
     method_permission_name = VIEW_PERMISSIONS
     page_size = 25
@@ -139,6 +140,18 @@ class TrellisModelView(ModelView):
             abort(404)
         return export_view(self, fmt)
 
+    def _show(self, pk: Any) -> Any:
+        """FAB's record page, keeping the record for the plugins' panels."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        g.trellis_show_item = item
+        widgets = self._get_show_widget(pk, item)
+        self.update_redirect()
+        return self._get_related_views_widgets(item, orders=get_order_args(),
+                                               pages=get_page_args(),
+                                               page_sizes=get_page_size_args(), widgets=widgets)
+
     def get_action_permission_name(self, name: str) -> str:
         """An action needs ``can_write`` on the resource unless mapped otherwise."""
         method = self.actions[name].func.__name__
@@ -164,4 +177,9 @@ class TrellisModelView(ModelView):
             self.appbuilder.sm.has_access("can_read", "core.Audit")
         kwargs.setdefault("audit_model", entry.name if show_history else None)
         kwargs.setdefault("exportable", self.exportable)
+        item = g.pop("trellis_show_item", None)
+        if entry is not None and item is not None and template == self.show_template:
+            from trellis.panels import render
+
+            kwargs.setdefault("panels", render(entry.name, item))
         return super().render_template(template, **kwargs)

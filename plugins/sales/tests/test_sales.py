@@ -404,3 +404,38 @@ def test_new_unowned_leads_are_assigned_round_robin_by_rules(sales, make_user, a
     assert [a["owner_id"] for a in assigned] == owners
     mine = client.post("/api/v1/lead/", headers=headers["rep2"], json={"last_name": "Own"})
     assert mine.get_json()["result"]["owner_id"] == ids["rep2"]  # a rep's own lead stays
+
+
+def test_deal_shows_expected_revenue_lines_total_and_days_in_each_stage(sales):
+    from datetime import timedelta
+
+    from trellis.db import utcnow
+    from trellis_sales.models import DealStageHistory
+
+    app, client, headers, ids, _ = sales
+    admin = headers["admin"]
+    deal_id = client.post("/api/v1/deal/", headers=admin, json={
+        "name": "Sized", "amount": 1000}).get_json()["id"]
+    product = client.post("/api/v1/product/", headers=admin, json={
+        "sku": "P-9", "name": "Widget", "price": 120}).get_json()["id"]
+    client.post("/api/v1/deal_line/", headers=admin, json={
+        "deal_id": deal_id, "product_id": product, "quantity": 3})
+    got = client.get(f"/api/v1/deal/{deal_id}", headers=admin).get_json()["result"]
+    assert got["probability"] == 10  # Qualification
+    assert (got["expected_revenue"], got["lines_total"]) == ("100.00", "360.00")
+    proposal = stages(client, admin)["Proposal"]["id"]
+    client.put(f"/api/v1/deal/{deal_id}", headers=admin, json={"stage_id": proposal})
+    with app.app_context():
+        first, second = db.session.scalars(
+            select(DealStageHistory).where(DealStageHistory.deal_id == deal_id)
+            .order_by(DealStageHistory.id)).all()
+        first.entered_at = utcnow() - timedelta(days=3)
+        first.left_at = utcnow() - timedelta(days=1)
+        second.entered_at = utcnow() - timedelta(days=1, hours=12)
+        db.session.commit()
+    rows = client.get(f"/api/v1/deal_stage_history/?q=(filters:!((col:deal_id,opr:eq,"
+                      f"value:{deal_id})),order_column:id,order_direction:asc)",
+                      headers=admin).get_json()["result"]
+    assert [r["days_in_stage"] for r in rows] == [2.0, 1.5]
+    got = client.get(f"/api/v1/deal/{deal_id}", headers=admin).get_json()["result"]
+    assert got["expected_revenue"] == "500.00"  # Proposal: 50 %

@@ -6,13 +6,17 @@ save: stage history, probabilities, won/lost, order on won, timeline, events),
 (round-robin lead assignment), ``sla.py`` (first-response SLA),
 ``reminders.py`` and ``plans.py`` (follow-up jobs and plans),
 ``duplicates.py``, ``reports.py``, ``quota.py``, ``widgets.py``, ``board.py``
-(the kanban board), ``web.py`` (views and REST APIs), ``demo.py``.
+(the kanban board), ``web.py`` (views and REST APIs), ``customer_data.py``
+(purchase lines, features, merge fields and actions for other plugins),
+``panels.py`` (the panel on contact and account pages), ``privacy.py``
+(personal-data export and erasure), ``demo.py``.
 See plugins/sales/README.md and docs/sales.md.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from marshmallow import Schema, fields, validate
 
@@ -53,7 +57,7 @@ def trellis_settings_schema() -> type[Schema]:
 
 SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Order",
            "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
-           "core.Tag", "core.Notification", "core.Preference"]
+           "core.Tag", "core.Consent", "core.Notification", "core.Preference"]
 CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule",
              "sales.FollowUpPlan", "sales.FollowUpStep", "sales.Quota", "core.ExchangeRate"]
 READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report", "core.Search",
@@ -107,7 +111,7 @@ def trellis_models() -> list[ModelSpec]:
 
 @hookimpl
 def trellis_views() -> list[ViewSpec]:
-    from trellis_sales import board, plans, quota, web
+    from trellis_sales import board, convert_page, plans, quota, web
 
     return [
         ViewSpec(web.LeadView, "Leads", icon="fa-user-plus"),
@@ -123,6 +127,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(web.StageHistoryView),
         ViewSpec(web.DealLineView),
         ViewSpec(web.OrderLineView),
+        ViewSpec(convert_page.LeadConvertView),
         *plans.view_specs(),
         ViewSpec(overview_view("sales"), "Sales overview", icon="fa-info-circle"),
     ]
@@ -181,6 +186,55 @@ def trellis_schedules() -> list:
     return [ScheduleSpec("sales.check_lead_sla", interval=300),
             ScheduleSpec("sales.remind_tasks", interval=300),
             ScheduleSpec("sales.stale_deals", interval=3600)]
+
+
+@hookimpl
+def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
+    from trellis_sales.privacy import personal_data
+
+    return personal_data(session, contact_id)
+
+
+@hookimpl
+def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
+    from trellis_sales.privacy import erase
+
+    erase(session, contact_id)
+
+
+@hookimpl
+def trellis_record_panels() -> list:
+    from trellis_sales.panels import panels
+
+    return panels()
+
+
+@hookimpl
+def trellis_purchase_lines() -> Any:
+    from trellis_sales.customer_data import purchase_lines
+
+    return purchase_lines()
+
+
+@hookimpl
+def trellis_customer_features() -> list:
+    from trellis_sales.customer_data import features
+
+    return features()
+
+
+@hookimpl
+def trellis_merge_fields(session: Any, contact_ids: list[int]) -> dict[int, dict[str, Any]]:
+    from trellis_sales.customer_data import merge_fields
+
+    return merge_fields(session, contact_ids)
+
+
+@hookimpl
+def trellis_actions() -> list:
+    from trellis_sales.customer_data import actions
+
+    return actions()
 
 
 @hookimpl

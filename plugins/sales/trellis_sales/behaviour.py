@@ -54,14 +54,15 @@ def _actor_id() -> int | None:
 
 
 def _timeline(session: Any, kind: str, subject: str, contact: Any, account: Any,
-              payload: dict[str, Any]) -> None:
-    """An Activity on the customer's timeline; contact/account given as ids or objects."""
+              payload: dict[str, Any], occurred_at: Any = None) -> None:
+    """An Activity on the customer's timeline; contact/account given as ids or objects;
+    ``occurred_at`` defaults to now."""
     if contact is None and account is None:
         return
     contact_obj = None if contact is None or isinstance(contact, int) else contact
     account_obj = None if account is None or isinstance(account, int) else account
     activity = Activity(type=kind, subject=subject[:255], plugin=PLUGIN, user_id=_actor_id(),
-                        payload=payload)
+                        payload=payload, occurred_at=occurred_at or utcnow())
     # by object when not flushed yet (no id), by id otherwise; never both
     if contact_obj is not None:
         activity.contact = contact_obj
@@ -296,7 +297,8 @@ def order_before_save(session: Any, order: Order, action: str) -> None:
         order.total = sum((Decimal(l.total or 0) for l in order.lines), Decimal("0"))
     _timeline(session, "order.placed", f"Order of {order.total} {order.currency}",
               order.contact or order.contact_id, order.account or order.account_id,
-              {"total": str(order.total), "currency": order.currency})
+              {"total": str(order.total), "currency": order.currency},
+              occurred_at=order.ordered_at)  # a back-dated order sits at its day
     queue(session, "order.placed", lambda: {
         "order_id": order.id, "deal_id": order.deal_id, "contact_id": order.contact_id,
         "account_id": order.account_id, "total": str(order.total), "currency": order.currency},

@@ -160,8 +160,14 @@ class Deal(Model):
 
     @property
     def expected_revenue(self) -> Decimal:
+        """Amount × probability, in the deal's currency."""
         return (Decimal(self.amount or 0) * Decimal(self.probability or 0) / 100).quantize(
             Decimal("0.01"))
+
+    @property
+    def lines_total(self) -> Decimal:
+        """The sum of the deal's product lines (the amount is entered separately)."""
+        return sum((Decimal(line.total or 0) for line in self.lines), Decimal("0.00"))
 
     def __repr__(self) -> str:
         return self.name
@@ -182,6 +188,17 @@ class DealStageHistory(Model):
 
     deal: Mapped[Deal] = relationship()
     stage: Mapped[Stage] = relationship()
+
+    @property
+    def days_in_stage(self) -> float:
+        """Days spent in the stage: until it left, or until now while it is there."""
+        end = self.left_at or utcnow()
+        start = self.entered_at
+        if start.tzinfo is None:  # SQLite returns naive UTC
+            start = start.replace(tzinfo=end.tzinfo)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=start.tzinfo)
+        return round((end - start).total_seconds() / 86400, 2)
 
 
 class Product(Model):

@@ -15,6 +15,7 @@ from trellis.validation import RecordInvalid
 from trellis.views import TrellisModelView
 from trellis_sales import reports
 from trellis_sales.conversion import convert_lead
+from trellis_sales.convert_page import ConvertLeadAction
 from trellis_sales.sla import SlaStateMixin
 from trellis_sales.plans import ApplyPlanAction
 from trellis_sales.models import (
@@ -50,7 +51,8 @@ class PipelineView(TrellisModelView):
 class StageHistoryView(TrellisModelView):
     datamodel = TrellisSQLAInterface(DealStageHistory)
     base_permissions = ["can_read"]
-    list_columns = ["stage", "entered_at", "left_at", "user_id"]
+    list_columns = ["stage", "entered_at", "left_at", "days_in_stage", "user_id"]
+    label_columns = {"days_in_stage": "Days in stage"}
     base_order = ("entered_at", "asc")
 
 
@@ -63,17 +65,20 @@ class DealLineView(TrellisModelView):
 class DealView(ApplyPlanAction, TrellisModelView):
     datamodel = TrellisSQLAInterface(Deal)
     list_columns = ["name", "account", "stage", "amount", "currency", "probability",
-                    "expected_close", "owner"]
+                    "expected_revenue", "expected_close", "owner"]
     search_columns = ["name", "account", "contact", "pipeline", "stage", "owner",
                       "expected_close", "amount"]
     add_columns = edit_columns = ["name", "account", "contact", "pipeline", "stage", "amount",
                                   "currency", "probability", "expected_close", "owner",
                                   "lost_reason"]
-    show_columns = add_columns + ["won_at", "lost_at", "created_on"]
+    show_columns = add_columns + ["expected_revenue", "lines_total", "won_at", "lost_at",
+                                  "created_on"]
+    label_columns = {"expected_revenue": "Expected revenue (amount × probability)",
+                     "lines_total": "Total of the product lines"}
     related_views = [DealLineView, StageHistoryView]
 
 
-class LeadView(ApplyPlanAction, TrellisModelView):
+class LeadView(ConvertLeadAction, ApplyPlanAction, TrellisModelView):
     datamodel = TrellisSQLAInterface(Lead)
     list_columns = ["first_name", "last_name", "company", "email", "source", "status",
                     "score", "owner", "created_on", "response_due_at"]
@@ -138,7 +143,8 @@ StageApi = _api(Stage, "stage", ["pipeline_id", "name", "position", "probability
 DealApi = _api(Deal, "deal", ["name", "account_id", "contact_id", "pipeline_id", "stage_id",
                               "amount", "currency", "probability", "expected_close",
                               "owner_id", "lost_reason"],
-               read_only=["won_at", "lost_at", "created_on", "probability_overridden"],
+               read_only=["won_at", "lost_at", "created_on", "probability_overridden",
+                          "expected_revenue", "lines_total"],
                search=["name", "account_id", "contact_id", "pipeline_id", "stage_id",
                        "owner_id", "expected_close", "amount", "won_at", "lost_at"],
                optional_columns=["pipeline_id", "stage_id", "currency", "probability"])
@@ -146,6 +152,7 @@ DealLineApi = _api(DealLine, "deal_line", ["deal_id", "product_id", "quantity", 
                    read_only=["total"], optional_columns=["quantity", "unit_price"])
 StageHistoryApi = _api(DealStageHistory, "deal_stage_history",
                        ["deal_id", "stage_id", "entered_at", "left_at", "user_id"],
+                       read_only=["days_in_stage"],
                        include_route_methods={"get_list", "get", "info"},
                        class_permission_name="sales.DealStageHistory")
 ProductApi = _api(Product, "product", ["sku", "name", "price", "currency", "active"])

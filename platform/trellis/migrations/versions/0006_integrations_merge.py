@@ -1,15 +1,15 @@
 """core: the merge journal (trellis.merge), so merges can be undone
 
-Revision ID: 0005_integrations_merge
-Revises: 0004_lower_indexes
+Revision ID: 0006_integrations_merge
+Revises: 0005_consent
 Create Date: 2026-11-23
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_integrations_merge"
-down_revision = "0004_lower_indexes"
+revision = "0006_integrations_merge"
+down_revision = "0005_consent"
 branch_labels = None
 depends_on = None
 

@@ -278,3 +278,30 @@ def test_retries_and_dead_letter_on_a_real_worker(worker_site, api_login, receiv
     assert deliveries(app)[1] == ("contact.created", "dead", 3, 500)
     assert len(receiver.requests) == 7
     assert worker.poll() is None
+
+
+def test_call_webhook_action_queues_signed_deliveries(hooked, receiver):
+    """The automation action sends records to an admin's endpoint after the commit."""
+    from trellis import actions
+    from trellis.actions import ActionError
+
+    app, client, headers = hooked
+    endpoint_id, secret = add_endpoint(client, headers, receiver.url, events="nothing.here")
+    one = add_contact(client, headers, "one@example.com")
+    two = add_contact(client, headers, "two@example.com")
+    with app.app_context():
+        assert [a.name for a in actions.available("contact")
+                if a.name.startswith("integrations.")] == ["integrations.call_webhook"]
+        summary = actions.run(db.session, "integrations.call_webhook", "contact", [one, two],
+                              {"endpoint_id": endpoint_id, "event": "journey.reached"})
+        assert summary == {"queued": 2}
+        assert receiver.requests == []  # nothing leaves before the commit
+        db.session.commit()
+        with pytest.raises(ActionError) as refused:
+            actions.run(db.session, "integrations.call_webhook", "contact", [one],
+                        {"endpoint_id": 999})
+        assert refused.value.messages == {"endpoint_id": ["No active webhook with id 999."]}
+    bodies = [json.loads(r["body"]) for r in receiver.requests]
+    assert [(b["type"], b["record_id"], b["data"]["email"]) for b in bodies] == [
+        ("journey.reached", one, "one@example.com"), ("journey.reached", two, "two@example.com")]
+    assert all(verified(r, secret) for r in receiver.requests)

@@ -196,6 +196,17 @@ def trellis_dashboard_widgets() -> list[WidgetSpec]:
 
 
 @hookimpl
+def trellis_actions() -> list[Any]:
+    from trellis.specs import ActionSpec
+    from trellis_integrations import webhooks
+
+    return [ActionSpec("integrations.call_webhook", "Call a webhook",
+                       webhooks.CallWebhookParams, webhooks.call_webhook, models=("*",),
+                       description="Send each record to a webhook endpoint (signed, "
+                                   "retried).")]
+
+
+@hookimpl
 def trellis_cli_commands() -> list[Any]:
     from trellis_integrations.cli import COMMANDS
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -76,38 +75,18 @@ def endpoint_kinds() -> list[str]:
 # ------------------------------------------------------------------ templates
 
 
-def _environment() -> Any:
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    return ImmutableSandboxedEnvironment(autoescape=False)
-
-
 def check_template(source: str) -> list[str]:
-    """Syntax errors of a message template, as messages (``[]`` when fine)."""
-    try:
-        from trellis import templating  # the core's, once it has landed
+    """Problems with a message template, as messages (``[]`` when fine)."""
+    from trellis import templating
 
-        return list(templating.check(source))
-    except ImportError:
-        pass
-    from jinja2 import TemplateSyntaxError
-
-    try:
-        _environment().parse(source)
-    except TemplateSyntaxError as exc:
-        return [f"Line {exc.lineno}: {exc.message}"]
-    return []
+    return templating.check(source)
 
 
 def render(source: str, context: dict[str, Any]) -> str:
-    """Render a user-written template in a sandbox (no attribute tricks, no I/O)."""
-    try:
-        from trellis import templating
+    """Render a user-written template in the core's sandbox (``trellis.templating``)."""
+    from trellis import templating
 
-        return templating.render(source, context)
-    except ImportError:
-        pass
-    return _environment().from_string(source).render(**context)
+    return templating.render(source, context)
 
 
 def chat_body(kind: str, template: str | None, event: dict[str, Any]) -> str:
@@ -149,26 +128,14 @@ def pull_sources() -> dict[str, int]:
 
 
 def test_smtp() -> dict[str, Any]:
-    """Connect to the configured SMTP server (EHLO, STARTTLS and login if set)."""
-    cfg = current_app.config
-    host = cfg.get("TRELLIS_SMTP_HOST")
-    if not host:
-        return {"ok": False, "message": "No SMTP server is configured (TRELLIS_SMTP_HOST); "
-                                         "e-mail is kept in the outbox."}
-    port = int(cfg.get("TRELLIS_SMTP_PORT") or 25)
-    try:
-        with smtplib.SMTP(host, port, timeout=10) as smtp:
-            code, banner = smtp.ehlo()
-            if cfg.get("TRELLIS_SMTP_STARTTLS"):
-                smtp.starttls()
-                smtp.ehlo()
-            if cfg.get("TRELLIS_SMTP_USER"):
-                smtp.login(cfg["TRELLIS_SMTP_USER"], cfg.get("TRELLIS_SMTP_PASSWORD") or "")
-            smtp.noop()
-    except (OSError, smtplib.SMTPException) as exc:
-        return {"ok": False, "message": f"SMTP {host}:{port}: {exc}"}
-    return {"ok": True, "message": f"SMTP {host}:{port} answered ({code}) "
-                                   f"{banner.decode(errors='replace')[:80]}"}
+    """Say hello to the configured SMTP server (``trellis.mail.check_connection``)."""
+    from trellis import mail
+
+    result = mail.check_connection()
+    if result.get("transport") != "smtp":
+        return {"ok": False, "message": "No SMTP server is configured; e-mail is kept "
+                                         f"in the outbox ({result.get('detail')})."}
+    return {"ok": bool(result["ok"]), "message": f"SMTP {result['detail']}"}
 
 
 def test_imap() -> dict[str, Any]:

@@ -49,6 +49,7 @@ import time
 from datetime import timedelta
 from typing import Any, Mapping
 
+from marshmallow import Schema, fields, validate
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -319,6 +320,57 @@ def redeliver(delivery: WebhookDelivery) -> None:
     delivery.next_attempt_at, delivery.delivered_at = utcnow(), None
     db.session.flush()
     enqueue(DELIVER_JOB, delivery_id=delivery.id)
+
+
+# ------------------------------------------------------------------ the automation action
+
+
+class CallWebhookParams(Schema):
+    endpoint_id = fields.Integer(required=True, metadata={
+        "description": "a webhook endpoint set up by an admin (its URL, secret, kind)"})
+    event = fields.String(load_default="action.call_webhook",
+                          validate=validate.Length(min=1, max=100),
+                          metadata={"description": "the event type the receiver sees"})
+
+
+def call_webhook(session: Any, model: str, ids: list[int], params: dict[str, Any]) -> dict:
+    """Action ``integrations.call_webhook``: send each record (as its registry schema
+    dumps it) to an admin-defined endpoint, queued like every delivery (signed,
+    retried, dead-lettered).  Journey authors pick an endpoint, never a raw URL."""
+    import uuid
+
+    from flask import current_app
+    from trellis.actions import ActionError
+    from trellis_integrations.connectors import chat_body
+
+    endpoint = session.get(WebhookEndpoint, params["endpoint_id"])
+    if endpoint is None or not endpoint.active:
+        raise ActionError({"endpoint_id": [f"No active webhook with id {params['endpoint_id']}."]})
+    entry = current_app.extensions["trellis"].registry.get(model)
+    key = entry.model.__mapper__.primary_key[0]
+    schema = entry.schema()
+    rows = []
+    for record in session.scalars(select(entry.model).where(key.in_(ids)).order_by(key)):
+        event_id = uuid.uuid4().hex
+        body = {"id": event_id, "type": params["event"], "schema_version": SCHEMA_VERSION,
+                "occurred_at": utcnow().isoformat(), "plugin": PLUGIN, "model": model,
+                "record_id": getattr(record, key.key), "actor_id": None,
+                "data": json.loads(json.dumps(schema.dump(record), default=str)),
+                "changes": None}
+        payload = chat_body(endpoint.kind, endpoint.template, body) \
+            if endpoint.kind in ("slack", "dingtalk", "wecom", "custom") \
+            else json.dumps(body, default=str, separators=(",", ":"))
+        rows.append({"endpoint_id": endpoint.id, "event_id": event_id,
+                     "event_name": params["event"], "payload": payload, "status": "pending",
+                     "attempts": 0, "next_attempt_at": utcnow(), "created_on": utcnow()})
+    if not rows:
+        return {"queued": 0}
+    deliveries = [WebhookDelivery(**row) for row in rows]
+    session.add_all(deliveries)
+    session.flush()  # one multi-row INSERT; the jobs below wait for the caller's commit
+    for delivery in deliveries:
+        enqueue(DELIVER_JOB, delivery_id=delivery.id)
+    return {"queued": len(deliveries)}
 
 
 def send_test(endpoint: WebhookEndpoint) -> dict[str, Any]:

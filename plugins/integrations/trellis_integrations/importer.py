@@ -285,13 +285,17 @@ class Importer:
         self.match_column = MATCH_COLUMNS.get(run.match_on)
         self.counts = Counts()
         self.single_transaction = run.mode == "all_or_nothing" or run.dry_run
+        # plain copies: the run's attributes are reloaded after every commit
+        self.run_id = run.id
+        self.mapping = dict(run.mapping or {})
+        self.match_on, self.on_match = run.match_on, run.on_match
 
     # ------------------------------------------------ rows to records
 
     def _normalise(self, row: Row) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         data: dict[str, Any] = {}
-        for column, target in self.run.mapping.items():
+        for column, target in self.mapping.items():
             value = row.raw.get(column, "")
             if value == "":
                 continue
@@ -309,17 +313,17 @@ class Importer:
         row.data = data
         if self.match_column:
             value = data.get(self.match_column)
-            row.key = (normalise.phone_digits(value) if self.run.match_on == "phone"
+            row.key = (normalise.phone_digits(value) if self.match_on == "phone"
                        else value) or None
         return errors
 
     def _lookup(self, rows: list[Row]) -> None:
         """Match rows to existing records, one query for the batch."""
         keys = sorted({r.key for r in rows if r.key})
-        if not keys or self.run.on_match == "create":
+        if not keys or self.on_match == "create":
             return
         column = self.table.c[self.match_column]
-        expr = digits(column) if self.run.match_on == "phone" else func.lower(column)
+        expr = digits(column) if self.match_on == "phone" else func.lower(column)
         found: dict[str, int] = {}
         for record_id, key in db.session.execute(
                 select(self.table.c.id, expr).where(expr.in_(keys)).order_by(self.table.c.id)):
@@ -347,7 +351,7 @@ class Importer:
     def _validate(self, row: Row) -> dict[str, list[str]]:
         # Models with rules fill columns in at save time (a deal's stage): their
         # schema checks the values given, the rules and the database the rest.
-        partial = self.orm_path or (row.match_id is not None and self.run.on_match == "update")
+        partial = self.orm_path or (row.match_id is not None and self.on_match == "update")
         account_error = row.data.pop("_account_error", None)
         try:
             loaded = self.schema.load(row.data, partial=partial)
@@ -386,7 +390,7 @@ class Importer:
         self.counts.errors += 1
         for name, msgs in messages.items():
             for message in msgs:
-                self.counts.error_rows.append({"import_id": self.run.id,
+                self.counts.error_rows.append({"import_id": self.run_id,
                                                "row_number": row.number, "field": name,
                                                "message": message, "raw": row.raw})
 
@@ -400,7 +404,7 @@ class Importer:
     def _write(self, rows: list[Row]) -> None:
         creates = [r for r in rows if r.match_id is None]
         updates = [r for r in rows if r.match_id is not None]
-        if self.run.on_match == "skip":
+        if self.on_match == "skip":
             self.counts.skipped += len(updates)
             updates = []
         names = {n for r in updates for n in r.data}
@@ -418,14 +422,33 @@ class Importer:
         else:
             self._write_bulk(creates, changed)
 
+    def _uniform(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every row with the same keys, so the batch is one multi-row INSERT (rows
+        with different keys would be split into many statements).  A blank cell
+        becomes the column's default, else NULL."""
+        keys = {k for r in records for k in r}
+        fill = {}
+        for key in keys:
+            default = self.table.c[key].default
+            if default is None:
+                fill[key] = None
+            elif default.is_scalar:
+                fill[key] = default.arg
+            elif default.is_callable:
+                fill[key] = default.arg(None)
+            else:
+                fill[key] = None
+        return [{**fill, **r} for r in records]
+
     def _write_bulk(self, creates: list[Row], changed: list[tuple[Row, dict, dict]]) -> None:
         if creates:
-            result = db.session.execute(
-                insert(self.model).returning(self.model.id, sort_by_parameter_order=True),
-                [r.data for r in creates])
+            # Core INSERT … VALUES (…), (…) … RETURNING id in pages of rows; the
+            # journal needs the set of new ids, not which row got which
+            result = db.session.execute(insert(self.table).returning(self.table.c.id),
+                                        self._uniform([r.data for r in creates]))
             ids = [i for (i,) in result]
             db.session.execute(insert(ImportWrite.__table__), [{
-                "import_id": self.run.id, "action": "created", "record_ids": ids}])
+                "import_id": self.run_id, "action": "created", "record_ids": ids}])
             self.counts.created += len(ids)
         if changed:
             db.session.execute(update(self.model), [{"id": row.match_id, **diff}
@@ -434,7 +457,7 @@ class Importer:
 
     def _journal_updates(self, changed: list[tuple[Row, dict, dict]]) -> None:
         db.session.execute(insert(ImportWrite.__table__), [{
-            "import_id": self.run.id, "action": "updated", "record_id": row.match_id,
+            "import_id": self.run_id, "action": "updated", "record_id": row.match_id,
             "old": {k: jsonable(v) for k, v in old.items()},
             "new": {k: jsonable(v) for k, v in diff.items()}} for row, old, diff in changed])
         self.counts.updated += len(changed)
@@ -471,7 +494,7 @@ class Importer:
                 done.append((row, old, diff))
         if created_ids:
             db.session.execute(insert(ImportWrite.__table__), [{
-                "import_id": self.run.id, "action": "created", "record_ids": created_ids}])
+                "import_id": self.run_id, "action": "created", "record_ids": created_ids}])
             self.counts.created += len(created_ids)
         if done:
             self._journal_updates(done)
@@ -495,7 +518,7 @@ class Importer:
         seen: set[str] = set()
         now, later = [], []
         for row in good:
-            if row.key and self.run.on_match != "create":
+            if row.key and self.on_match != "create":
                 if row.key in seen:
                     later.append(row)
                     continue
@@ -528,7 +551,7 @@ class Importer:
         batch: list[Row] = []
         for number, cells in body:
             raw = {name: (cells[i] if i < len(cells) else "") for name, i in index.items()
-                   if name in self.run.mapping}
+                   if name in self.mapping}
             batch.append(Row(number, raw))
             if len(batch) >= self.batch_size:
                 self._flush_batch(batch)
@@ -553,7 +576,7 @@ class Importer:
 
     def _store_counts(self) -> None:
         c = self.counts
-        db.session.execute(update(ImportRun).where(ImportRun.id == self.run.id).values(
+        db.session.execute(update(ImportRun).where(ImportRun.id == self.run_id).values(
             processed_rows=c.processed, created_count=c.created, updated_count=c.updated,
             unchanged_count=c.unchanged, skipped_count=c.skipped, error_count=c.errors))
 

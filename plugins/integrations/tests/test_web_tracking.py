@@ -87,6 +87,15 @@ def test_anonymous_page_views_join_the_new_contacts_timeline(tracked):
     collect(client, key, {"type": "add_to_cart", "product": "Team plan", **visitor})
     assert timeline(app, contact.id)[-1] == ("web.add_to_cart", "Added to cart: Team plan",
                                              "integrations")
+    # ... and count in the contact's features (lead scoring, segments)
+    with app.app_context():
+        from trellis import features
+
+        def value(name):
+            return dict(db.session.execute(features.query(name)).all()).get(contact.id)
+
+        assert (value("web_page_views_30d"), value("web_visits_30d"),
+                value("web_cart_adds_30d")) == (2, 1, 1)
 
 
 def test_the_public_endpoint_checks_origin_size_and_site(tracked):

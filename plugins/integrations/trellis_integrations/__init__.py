@@ -196,6 +196,13 @@ def trellis_dashboard_widgets() -> list[WidgetSpec]:
 
 
 @hookimpl
+def trellis_customer_features() -> list[Any]:
+    from trellis_integrations.analytics import features
+
+    return features()
+
+
+@hookimpl
 def trellis_actions() -> list[Any]:
     from trellis.specs import ActionSpec
     from trellis_integrations import webhooks

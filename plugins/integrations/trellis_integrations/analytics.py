@@ -109,3 +109,34 @@ def widget_top_products() -> dict[str, Any]:
     return {"columns": ["Product", "Views", "Added to cart", "Purchases"],
             "rows": [[p["product"], p["views"], p["add_to_cart"], p["purchases"]]
                      for p in top_products(limit=8)]}
+
+
+# ------------------------------------------------------------------ customer features
+
+
+def _per_contact(value: Any, days: int | None = None, kind: str | None = None) -> Any:
+    stmt = select(WebEvent.contact_id.label("contact_id"), value.label("value")).where(
+        WebEvent.contact_id.is_not(None))
+    if days is not None:
+        stmt = stmt.where(WebEvent.occurred_at >= utcnow() - timedelta(days=days))
+    if kind is not None:
+        stmt = stmt.where(WebEvent.type == kind)
+    return stmt.group_by(WebEvent.contact_id)
+
+
+def features() -> list[Any]:
+    """``trellis_customer_features``: website behaviour per contact, for lead scoring,
+    segments and journeys (one grouped query each)."""
+    from trellis.specs import FeatureSpec
+
+    return [
+        FeatureSpec("web_page_views_30d", "Website page views (30 days)",
+                    lambda: _per_contact(func.count(), 30, "page_view")),
+        FeatureSpec("web_visits_30d", "Website visits (30 days)",
+                    lambda: _per_contact(func.count(distinct(WebEvent.session_id)), 30),
+                    description="Sessions: a visit ends after 30 minutes without activity."),
+        FeatureSpec("web_cart_adds_30d", "Products added to the cart (30 days)",
+                    lambda: _per_contact(func.count(), 30, "add_to_cart")),
+        FeatureSpec("last_web_visit_at", "Last website visit",
+                    lambda: _per_contact(func.max(WebEvent.occurred_at)), kind="date"),
+    ]

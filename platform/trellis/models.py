@@ -399,6 +399,7 @@ class MergeChange(Model):
     new_value: Mapped[Optional[Any]] = mapped_column(JSON)
     row_data: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
 
+
 class ConsentRecord(Model):
     """One entry of the consent ledger: a contact granted or withdrew consent to be
     reached on a channel for a purpose.  Append-only (:mod:`trellis.consent`)."""

@@ -108,6 +108,20 @@ def _people(app):
             Score(contact_id=winner.id, points=10), Score(contact_id=loser.id, points=30),
         ])
         db.session.commit()
+        # the winner agreed to marketing e-mail; later the other record unsubscribed
+        from datetime import timedelta
+
+        from trellis import consent
+        from trellis.db import utcnow
+        from trellis.models import ConsentState
+
+        consent.record(db.session, winner.id, "email", "marketing", True)
+        db.session.commit()
+        consent.record(db.session, loser.id, "email", "marketing", False)
+        db.session.commit()
+        db.session.execute(ConsentState.__table__.update().where(
+            ConsentState.contact_id == winner.id).values(since=utcnow() - timedelta(days=3)))
+        db.session.commit()
         return winner.id, loser.id
 
 
@@ -137,6 +151,7 @@ def test_merge_leaves_nothing_pointing_at_the_loser_and_undo_restores(merge_site
                       "sales_deal.contact_id": 1, "sales_lead.converted_contact_id": 1,
                       "sales_order.contact_id": 1, "sales_task.contact_id": 1,
                       "trellis_activity.contact_id": 3,  # the call, and the deal and order on the timeline
+                      "trellis_consent.contact_id": 1, "trellis_consent_state.contact_id": 1,
                       "trellis_contact_tag.contact_id": 2,
                       "trellis_note.contact_id": 1}
     body = {"model": "contact", "winner_id": winner, "loser_ids": [loser],
@@ -148,7 +163,7 @@ def test_merge_leaves_nothing_pointing_at_the_loser_and_undo_restores(merge_site
     assert plan["merge_id"] is None and plan["dry_run"] is True
     assert {f"{r['table']}.{r['column']}": r["rows"] for r in plan["references"]} == before
     assert [(c["table"], c["rows"]) for c in plan["conflicts"]] == [
-        ("mergetest_score", 1), ("trellis_contact_tag", 1)]
+        ("mergetest_score", 1), ("trellis_consent_state", 1), ("trellis_contact_tag", 1)]
     assert plan["fields"] == {"phone": {"old": None, "new": "+49 30 1234567"},
                               "title": {"old": None, "new": "CTO"}}
     assert pointing_at(app, loser) == before  # the dry run wrote nothing
@@ -170,6 +185,11 @@ def test_merge_leaves_nothing_pointing_at_the_loser_and_undo_restores(merge_site
         assert db.session.scalar(select(Deal.contact_id)) == winner
         assert db.session.scalar(select(Task.contact_id)) == winner
         assert db.session.scalars(select(Score.points)).all() == [30]
+        from trellis.models import ConsentState
+
+        # the later withdrawal stands: the merged contact is unsubscribed
+        assert db.session.execute(select(ConsentState.contact_id, ConsentState.granted)).all() \
+            == [(winner, False)]
         assert db.session.scalar(select(func.count()).select_from(Ticket)
                                  .where(Ticket.contact_id == winner)) == 2
         audit = [(a.action, a.record_id) for a in db.session.scalars(
@@ -193,6 +213,9 @@ def test_merge_leaves_nothing_pointing_at_the_loser_and_undo_restores(merge_site
         assert [t.name for t in survivor.tags] == ["vip"]
         assert sorted(db.session.execute(select(Score.contact_id, Score.points)).all()) == \
             sorted([(winner, 10), (loser, 30)])
+        assert sorted(db.session.execute(select(ConsentState.contact_id,
+                                                ConsentState.granted)).all()) == \
+            sorted([(winner, True), (loser, False)])
         assert db.session.scalar(select(AuditEntry.action).where(
             AuditEntry.action == "unmerged")) == "unmerged"
     again = client.post(f"/api/v1/merge/{merge_id}/undo", headers=headers)

@@ -36,7 +36,6 @@ import io
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from flask import current_app

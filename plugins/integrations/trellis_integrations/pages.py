@@ -97,6 +97,9 @@ class ImportsView(_Page):
             flash("Choose a CSV or XLSX file.", "danger")
             return redirect(url_for(".index"))
         data = upload.read()
+        if model not in {e.name for e in importer.importable_models()}:
+            flash(f"model: {model!r} cannot be imported.", "danger")
+            return redirect(url_for(".index"))
         try:
             entry = importer.registry_entry(model)
             fmt = importer.detect_format(upload.filename, data)

@@ -52,6 +52,18 @@ def test_pages_render_with_demo_data(trellis_app_factory, web_login, make_user):
                          data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
     assert "No SMTP server is configured" in tested
 
+    # every API's documentation parses (FAB turns each docstring into OpenAPI)
+    from trellis.testing import ADMIN
+
+    token = client.post("/api/v1/security/login", json={
+        "username": ADMIN[0], "password": ADMIN[1], "provider": "db"}).get_json()
+    spec = client.get("/api/v1/_openapi", headers={
+        "Authorization": f"Bearer {token['access_token']}"})
+    assert spec.status_code == 200
+    assert {"/api/v1/import/", "/api/v1/merge/", "/api/v1/ingest/events",
+            "/api/v1/webhook_delivery/{pk}/redeliver",
+            "/api/v1/web_analytics/"} <= set(spec.get_json()["paths"])
+
     make_user(app, "clerk", ["CRM User"])
     clerk = app.test_client()
     web_login(clerk, "clerk", "pw-123456")

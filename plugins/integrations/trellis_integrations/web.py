@@ -431,7 +431,7 @@ class MergeApi(BaseApi):
             {"model": "contact", "winner_id": 1, "loser_ids": [2], "values":
             {"phone": "+4930..."}, "dry_run": true}.  Every foreign key to the
             losers in every plugin is re-pointed to the winner; the answer lists the
-            rows per table and column, the winner's field changes and conflicting rows.
+            rows per table and column, the changes to the winner and conflicting rows.
           requestBody:
             content:
               application/json:

@@ -253,6 +253,31 @@ def test_a_plugin_model_is_imported_through_its_rules(trellis_app_factory, api_l
         assert deal.stage_id is not None and deal.currency == "EUR"  # the rules' defaults
         assert db.session.scalar(select(func.count()).select_from(DealStageHistory)) == 1
 
+    # an inbound webhook whose target is the sales plugin's leads
+    import time
+
+    from trellis_integrations.webhooks import sign
+
+    made = client.post("/api/v1/inbound_source/", headers=headers, json={
+        "name": "Web form", "slug": "webform", "target": "lead",
+        "mapping": {"last_name": "who.last", "email": "who.email", "company": "org"}})
+    assert made.status_code == 201, made.get_json()
+    secret = client.get(f"/api/v1/inbound_source/{made.get_json()['id']}",
+                        headers=headers).get_json()["result"]["secret"]
+    for body, status in ((b'{"who": {"last": "Lee", "email": "lee@example.com"}, "org": "Acme"}',
+                          200), (b'{"who": {"email": "nobody@example.com"}}', 400)):
+        stamp = int(time.time())
+        answer = client.post("/integrations/hooks/webform", data=body, headers={
+            "Content-Type": "application/json", "X-Trellis-Timestamp": str(stamp),
+            "X-Trellis-Signature": f"v1={sign(secret, stamp, body)}"})
+        assert answer.status_code == status, answer.get_json()
+    assert answer.get_json()["message"] == {"last_name": ["Missing data for required field."]}
+    with app.app_context():
+        from trellis_sales.models import Lead
+
+        assert [(lead.last_name, lead.company, lead.owner_id) for lead in
+                db.session.scalars(select(Lead))] == [("Lee", "Acme", None)]
+
 
 def test_cli_import_shows_progress_and_reports(site, tmp_path):
     app, _, _, _ = site

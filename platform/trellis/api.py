@@ -178,7 +178,28 @@ class TrellisModelApi(ModelRestApi):
                 db.session.expunge(item)
         return self.response(200, duplicates=found)
 
+    def get_headless(self, pk: Any, **kwargs: Any) -> Any:
+        """The record, with its version as the ``ETag`` (send it back as ``If-Match``)."""
+        from trellis import locking
+
+        response = super().get_headless(pk, **kwargs)
+        if response.status_code == 200:
+            item = self.datamodel.get(pk, self._base_filters)
+            if item is not None:
+                response.headers["ETag"] = f'"{locking.version(db.session, item)}"'
+        return response
+
     def put_headless(self, pk: Any) -> Any:
+        from trellis import locking
+
+        match = request.headers.get("If-Match", "").strip().strip('"').removeprefix('W/"')
+        if match and match != "*":
+            item = self.datamodel.get(pk, self._base_filters)
+            if item is not None:
+                clash = locking.conflict(db.session, item, match)
+                if clash is not None:
+                    db.session.rollback()
+                    return self.response(409, **clash)
         return self._saving(lambda: super(TrellisModelApi, self).put_headless(pk))
 
     def _saving(self, write: Any) -> Any:

@@ -255,6 +255,54 @@ def settings_set(plugin: str, pairs: tuple[str, ...]) -> None:
     click.echo("saved")
 
 
+# ------------------------------------------------------------------ backups
+
+
+@main.command("backup")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="file to write (default: <instance>/backups/trellis-<time>.sqlite|.dump)")
+@with_appcontext
+def backup_command(output: str | None) -> None:
+    """Back the whole database up to one file (SQLite backup API, or pg_dump)."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from trellis.backup import BackupError, backup
+
+    url = db.engine.url
+    if output is None:
+        suffix = "sqlite" if url.get_backend_name() == "sqlite" else "dump"
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        output = str(Path(current_app.config["TRELLIS_INSTANCE_PATH"]) / "backups"
+                     / f"trellis-{stamp}.{suffix}")
+    try:
+        path = backup(url.render_as_string(hide_password=False), output)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="confirm: replace the database with the backup")
+@with_appcontext
+def restore_command(source: str, yes: bool) -> None:
+    """Replace the database with a backup made by `trellis backup` (stop the web and
+    worker processes first)."""
+    from trellis.backup import BackupError, restore
+
+    if not yes:
+        click.confirm(f"Replace the whole database with {source}?", abort=True)
+    url = db.engine.url.render_as_string(hide_password=False)
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        restore(url, source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {source}")
+
+
 # ------------------------------------------------------------------ privacy
 
 
@@ -349,14 +397,55 @@ def scheduler() -> None:
         click.echo(f"Running {len(ext.jobs.schedules)} schedule(s) in-process (no Redis).")
         run_schedules_in_process(app)
         return
+    import threading
+
     from rq.cron import CronScheduler
+
+    from trellis.jobs import run_relay
 
     cron = CronScheduler(connection=ext.jobs.redis)
     for job in cron_jobs(ext):
         cron.register(job.func, queue_name=job.queue_name, args=job.args,
                       interval=job.interval, cron=job.cron, name=job.name,
                       **job.job_options)
-    cron.start()
+    stop = threading.Event()
+    relay = threading.Thread(target=run_relay, args=(app, stop), name="outbox-relay",
+                             daemon=True)
+    relay.start()
+    try:
+        cron.start()
+    finally:
+        stop.set()
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """Jobs and events waiting for delivery (the transactional outbox)."""
+
+
+@outbox_group.command("status")
+@with_appcontext
+def outbox_status() -> None:
+    """How many items wait for delivery and how many are dead."""
+    from trellis.outbox import pending_count
+
+    counts = pending_count()
+    click.echo(f"pending: {counts['pending']}  dead: {counts['dead']}")
+
+
+@outbox_group.command("relay")
+@with_appcontext
+def outbox_relay() -> None:
+    """Deliver what is due now (``trellis scheduler`` does this every few seconds)."""
+    from trellis import outbox
+
+    total = 0
+    while True:
+        delivered = outbox.relay()
+        total += delivered
+        if not delivered:
+            break
+    click.echo(f"delivered {total}")
 
 
 @main.command("demo")

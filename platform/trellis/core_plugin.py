@@ -27,7 +27,7 @@ from trellis.admin import (
 )
 from trellis.api import TrellisModelApi, model_api
 from trellis import currency, dashboard
-from trellis import businesshours, consent, duplicates, privacy
+from trellis import businesshours, consent, duplicates, outbox_views, privacy
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -233,6 +233,7 @@ def trellis_views() -> list[ViewSpec]:
                  icon="fa-calendar-alt", category=admin),
         ViewSpec(businesshours.HolidayView),
         ViewSpec(privacy.PrivacyView),
+        ViewSpec(outbox_views.OutboxView, "Jobs", icon="fa-cogs", category=admin),
     ]
 
 
@@ -242,7 +243,7 @@ def trellis_apis() -> list[type]:
             SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
-            consent.ConsentApi, privacy.PrivacyApi]
+            consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi]
 
 
 @hookimpl

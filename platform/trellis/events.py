@@ -2,9 +2,10 @@
 
 Record events (``contact.created``, ``contact.updated``, ``contact.deleted``)
 are collected at flush time for every registered model; named events
-(``deal.won``) are queued with :func:`emit`.  Both are dispatched by
-:meth:`trellis.session.TrellisSession.commit` once the commit has succeeded,
-and dropped on rollback.  Each handler runs on its own: one failing is logged and the
+(``deal.won``) are queued with :func:`emit`.  At commit they become outbox rows
+in the same transaction (one per background handler, one for the foreground
+handlers; :mod:`trellis.outbox`), delivered once the commit has succeeded, and
+dropped on rollback.  Each handler runs on its own: one failing is logged and the
 others still run.
 """
 
@@ -94,20 +95,6 @@ class EventBus:
             if h.event == name or h.event == "*" or fnmatch.fnmatchcase(name, h.event)
         ]
 
-    def dispatch(self, evt: Event) -> None:
-        """Call (or enqueue) every enabled plugin's handlers for ``evt``."""
-        for plugin, handler in self.matching(evt.name):
-            if not self.trellis.is_enabled(plugin):
-                continue
-            if handler.background:
-                self.trellis.jobs.dispatch(
-                    "core.run_event_handler",
-                    {"handler": self.handler_id(plugin, handler), "event": evt.to_dict()},
-                    evt.actor_id,
-                )
-                continue
-            self.run(plugin, handler, evt)
-
     @staticmethod
     def handler_id(plugin: str, handler: Any) -> str:
         func = handler.func
@@ -150,8 +137,9 @@ def queue(session: Any, name: str, data: Any = None, *, plugin: str | None = Non
     """Queue the named event from inside a flush hook (``ModelSpec.before_save``),
     where :func:`emit` cannot flush; it fires after the commit like any other.
 
-    ``data`` may be a function: it is called at dispatch time, after the commit,
-    when new records have their ids (``lambda: {"deal_id": deal.id}``).
+    ``data`` may be a function: it is called when the transaction commits,
+    after its last flush, when new records have their ids
+    (``lambda: {"deal_id": deal.id}``).
     """
     evt = Event(name=name, data=data if callable(data) else dict(data or {}), plugin=plugin,
                 actor_id=_actor_id())

@@ -10,8 +10,10 @@ in both modes:
 * unset (the embedded default): the job runs in-process right after the
   transaction that enqueued it commits.
 
-Either way a job enqueued inside a transaction is only sent once that
-transaction commits, and never if it rolls back.
+Either way a job enqueued inside a transaction is written to the outbox in
+that transaction, sent once it commits, and never if it rolls back; a job that
+could not be sent (Redis down) or failed in-process is retried by the outbox
+relay (:mod:`trellis.outbox`).
 """
 
 from __future__ import annotations
@@ -87,26 +89,28 @@ class JobRunner:
         prefix = self.trellis.app.config["TRELLIS_QUEUE_PREFIX"]
         return Queue(f"{prefix}{name}", connection=self.redis)
 
-    def dispatch(self, name: str, kwargs: dict[str, Any], actor_id: int | None = None) -> Any:
-        """Send a job now: to rq when Redis is configured, else run it here."""
-        plugin, spec = self.spec(name)
+    def send(self, name: str, kwargs: dict[str, Any], actor_id: int | None = None,
+             job_id: str | None = None) -> Any:
+        """Hand a job over now: to rq when Redis is configured (under ``job_id``, so
+        handing the same outbox row over twice is one rq job), else run it here.
+        Raises when Redis cannot be reached or the in-process job fails, so the
+        outbox keeps it for the relay."""
+        _plugin, spec = self.spec(name)
         if self.redis is not None:
             return self.queue(spec.queue).enqueue(
-                DISPATCHER, name, kwargs, actor_id,
+                DISPATCHER, name, kwargs, actor_id, job_id=job_id,
                 job_timeout=spec.timeout, description=spec.description or name,
             )
-        try:
-            return execute(name, kwargs, actor_id)
-        except Exception:  # noqa: BLE001 - a failed in-process job must not break the caller
-            log.exception("job %r (plugin %r) failed", name, plugin)
-            return None
+        return execute(name, kwargs, actor_id)
 
 
 def enqueue(name: str, **kwargs: Any) -> None:
     """Queue the job ``name`` with JSON-serialisable ``kwargs``.
 
-    With uncommitted writes on ``db.session`` the job is sent after they
-    commit (never if they roll back); otherwise at once.
+    With uncommitted writes on ``db.session`` the job is written to the outbox
+    in their transaction and sent after they commit (never if they roll back);
+    otherwise it goes through the outbox at once.  If Redis is down the job
+    waits in the outbox and the relay sends it later (:mod:`trellis.outbox`).
     """
     from trellis.context import current_actor
     from trellis.db import db
@@ -194,8 +198,33 @@ def cron_jobs(ext: "Trellis") -> list[Any]:
     return out
 
 
+#: Seconds between two runs of the outbox relay in ``trellis scheduler``.
+RELAY_INTERVAL = 5.0
+
+
+def relay_outbox(app: Flask) -> int:
+    """One run of the outbox relay in ``app`` (never raises: the scheduler lives on)."""
+    from trellis import outbox
+
+    try:
+        with app.app_context():
+            return outbox.relay()
+    except Exception:  # noqa: BLE001
+        log.exception("outbox relay failed; trying again in %s s", RELAY_INTERVAL)
+        return 0
+
+
+def run_relay(app: Flask, stop: Any) -> None:
+    """Relay the outbox every :data:`RELAY_INTERVAL` seconds until ``stop`` is set
+    (a thread of ``trellis scheduler`` beside rq's cron scheduler)."""
+    while not stop.is_set():
+        relay_outbox(app)
+        stop.wait(RELAY_INTERVAL)
+
+
 def run_schedules_in_process(app: Flask, stop: Any = None, tick: float = 1.0) -> None:
-    """The embedded scheduler: run due schedules here until ``stop`` is set.
+    """The embedded scheduler: run due schedules here until ``stop`` is set, and
+    relay the outbox every :data:`RELAY_INTERVAL` seconds.
 
     Each job still checks that its plugin is enabled when it runs.
     """
@@ -206,7 +235,11 @@ def run_schedules_in_process(app: Flask, stop: Any = None, tick: float = 1.0) ->
     ext = app.extensions["trellis"]
     with app.app_context():
         jobs = cron_jobs(ext)
+    last_relay = float("-inf")
     while stop is None or not stop.is_set():
+        if time.monotonic() - last_relay >= RELAY_INTERVAL:
+            relay_outbox(app)
+            last_relay = time.monotonic()
         for job in jobs:
             if job.should_run():
                 job.set_enqueue_time(now())

@@ -443,3 +443,25 @@ class ConsentState(Model):
     record_id: Mapped[int] = mapped_column(ForeignKey("trellis_consent.id"))
 
     record: Mapped[ConsentRecord] = relationship()
+
+
+class OutboxItem(Model):
+    """A job or an event's in-process handlers, written in the same transaction as the
+    change that caused it and delivered after the commit (:mod:`trellis.outbox`)."""
+
+    __tablename__ = "trellis_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``job`` (to rq, or run in-process without Redis) or ``event`` (foreground handlers).
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor_id: Mapped[Optional[int]] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Taken by a process until then; a relay takes items whose claim ran out.
+    claimed_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True),
+                                                              index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    #: Set after the last attempt failed: kept for an admin to retry or discard.
+    dead_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))

@@ -1,15 +1,16 @@
-"""The session class of ``db.session``: it dispatches events and jobs after commit.
+"""The session class of ``db.session``: it delivers events and jobs after commit.
 
-SQLAlchemy forbids SQL inside its ``after_commit`` event, yet handlers and
-in-process jobs need the database; so the queue built up during the
-transaction is drained here, once ``commit()`` has returned successfully.
+Jobs and events queued during a transaction are written to the outbox
+(:mod:`trellis.outbox`) inside that transaction, just before it commits, and
+delivered once ``commit()`` has returned successfully (SQLAlchemy forbids SQL
+inside its ``after_commit`` event, yet handlers and in-process jobs need the
+database).
 """
 
 from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from dataclasses import replace
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -31,37 +32,69 @@ _MARKS = "trellis_savepoint_marks"
 
 
 class TrellisSession(FlaskSession):
-    """Flask-SQLAlchemy's session, dispatching queued events and jobs after commit."""
+    """Flask-SQLAlchemy's session: what a transaction queued (jobs, events) is written
+    to the outbox in that transaction, and delivered once it has committed."""
 
     def commit(self) -> None:
+        items: list[Any] = []
+        if has_app_context() and current_app.extensions.get("trellis") is not None:
+            if self.info.get(PENDING_EVENTS) or self.info.get(PENDING_JOBS) or \
+                    self.new or self.dirty or self.deleted:
+                self.flush()  # record events of the last changes are queued by the flush
+            events = self.info.pop(PENDING_EVENTS, [])
+            jobs = self.info.pop(PENDING_JOBS, [])
+            if events or jobs:
+                items = _prepare(events, jobs, self)
         super().commit()
-        events = self.info.pop(PENDING_EVENTS, [])
-        jobs = self.info.pop(PENDING_JOBS, [])
-        if (events or jobs) and has_app_context():
-            dispatch(events, jobs)
+        if items:
+            with delivering():
+                from trellis import outbox
+
+                outbox.deliver(items)
 
 
-def dispatch(events: list[Any], jobs: list[Any]) -> None:
-    """Send jobs, then call handlers, refusing to nest deeper than
-    :data:`MAX_DISPATCH_DEPTH` (a handler that keeps triggering itself)."""
-    ext = current_app.extensions.get("trellis")
-    if ext is None:
-        return
+def _prepare(events: list[Any], jobs: list[Any], session: Any | None) -> list[Any]:
+    """Outbox rows for ``events`` and ``jobs``, written on ``session`` (inside its
+    transaction) or, with ``session=None``, in a transaction of their own.
+    Refused past :data:`MAX_DISPATCH_DEPTH` (a handler that keeps triggering itself)."""
+    from trellis import outbox
+
+    ext = current_app.extensions["trellis"]
     depth = _depth.get()
     if depth >= MAX_DISPATCH_DEPTH:
         log.error("event dispatch nested %d deep (a handler keeps triggering itself?); "
                   "dropping %s", depth, [e.name for e in events] + [j[0] for j in jobs])
+        return []
+    items = outbox.items_for(ext, events, jobs)
+    if session is not None:
+        return outbox.write(session, items)
+    from trellis.db import db
+
+    with db.engine.begin() as conn:
+        return outbox.write(conn, items)
+
+
+class delivering:  # noqa: N801 - used like a function: ``with delivering():``
+    """Count one more level of nested delivery (handlers and in-process jobs that
+    commit deliver again from inside a delivery)."""
+
+    def __enter__(self) -> None:
+        self._token = _depth.set(_depth.get() + 1)
+
+    def __exit__(self, *exc: Any) -> None:
+        _depth.reset(self._token)
+
+
+def dispatch(events: list[Any], jobs: list[Any]) -> None:
+    """Send work queued outside any transaction: through the outbox at once."""
+    if current_app.extensions.get("trellis") is None:
         return
-    token = _depth.set(depth + 1)
-    try:
-        for job in jobs:
-            ext.jobs.dispatch(*job)
-        for evt in events:
-            if callable(evt.data):  # queued with data to compute after the commit
-                evt = replace(evt, data=dict(evt.data()))
-            ext.events.dispatch(evt)
-    finally:
-        _depth.reset(token)
+    items = _prepare(events, jobs, None)
+    if items:
+        from trellis import outbox
+
+        with delivering():
+            outbox.deliver(items)
 
 
 _WROTE = "trellis_wrote"

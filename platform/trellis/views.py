@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, current_app, flash, g, redirect, request
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
+from wtforms import HiddenField
 
 from trellis import rules
 
@@ -66,7 +67,17 @@ class TrellisModelView(ModelView):
     exportable = True
 
     def __init__(self, **kwargs: Any) -> None:
+        # Every @action needs can_write on the resource unless the view maps it
+        # otherwise (FAB would otherwise create a permission named after the action).
+        actions = {name: "write" for name in dir(type(self))
+                   if hasattr(getattr(type(self), name, None), "_action")}
+        self.method_permission_name = {**actions, **self.method_permission_name}
         model = self.datamodel.obj
+        # the version the form was opened at (optimistic locking, trellis.locking)
+        if self.edit_columns and "trellis_version" not in self.edit_columns:
+            self.edit_form_extra_fields = {**(self.edit_form_extra_fields or {}),
+                                           "trellis_version": HiddenField()}
+            self.edit_columns = [*self.edit_columns, "trellis_version"]
         self.base_filters = [*(self.base_filters or []), *rules.rule_filters(model)]
         pickers = rules.picker_filters(model)
         self.add_form_query_rel_fields = {**pickers, **(self.add_form_query_rel_fields or {})}
@@ -79,8 +90,36 @@ class TrellisModelView(ModelView):
         rules.default_owner(item)
         self._check_rules(item)
 
+    def prefill_form(self, form: Any, pk: Any) -> None:
+        from trellis import locking
+        from trellis.db import db
+
+        super().prefill_form(form, pk)
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is not None and "trellis_version" in form:
+            form.trellis_version.data = locking.version(db.session, item)
+
     def pre_update(self, item: Any) -> None:
+        self._check_version(item)
         self._check_rules(item)
+
+    def _check_version(self, item: Any) -> None:
+        """Refuse a save based on an outdated copy; show what changed meanwhile
+        (compared in :meth:`process_form`, before the form touched the record)."""
+        from trellis import locking
+        from trellis.db import db
+
+        clash = g.pop("trellis_clash", None)
+        if clash is None:
+            return
+        form = g.get("trellis_form")
+        db.session.rollback()
+        form.trellis_version.data = clash["current_version"]  # saving again overwrites
+        flash(clash["message"], "warning")
+        for line in locking.describe(clash["changes"]):
+            flash(line, "info")
+        g.trellis_rejected_form = form
+        raise FormRejected("This record was changed since you opened it.")
 
     def post_add(self, item: Any) -> None:
         """Warn (with links) when the new record matches existing ones."""
@@ -90,6 +129,15 @@ class TrellisModelView(ModelView):
 
     def process_form(self, form: Any, is_created: bool) -> None:
         g.trellis_form = form  # FAB's add/edit call this with the posted form
+        token = form.trellis_version.data if "trellis_version" in form else None
+        pk = (request.view_args or {}).get("pk")
+        if not is_created and token and pk is not None:
+            from trellis import locking
+            from trellis.db import db
+
+            item = self.datamodel.get(pk, self._base_filters)
+            if item is not None:  # compared before the form's values reach the record
+                g.trellis_clash = locking.conflict(db.session, item, token)
         super().process_form(form, is_created)
 
     def _check_rules(self, item: Any) -> None:

@@ -12,7 +12,7 @@ from alembic import op
 revision = "0002_integrations_schema"
 down_revision = "0001_integrations"
 branch_labels = None
-depends_on = "0006_integrations_merge"
+depends_on = "0007_integrations_merge"
 
 
 def upgrade() -> None:

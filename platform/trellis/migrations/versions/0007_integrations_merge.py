@@ -1,15 +1,15 @@
 """core: the merge journal (trellis.merge), so merges can be undone
 
-Revision ID: 0006_integrations_merge
-Revises: 0005_consent
+Revision ID: 0007_integrations_merge
+Revises: 0006_outbox
 Create Date: 2026-11-23
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_integrations_merge"
-down_revision = "0005_consent"
+revision = "0007_integrations_merge"
+down_revision = "0006_outbox"
 branch_labels = None
 depends_on = None
 

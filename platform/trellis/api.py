@@ -307,6 +307,21 @@ class TrellisModelApi(ModelRestApi):
                 "This conflicts with an existing record (a value that must be unique, or "
                 "a reference to a record that no longer exists)."]})
 
+    def get_list_headless(self, **kwargs: Any) -> Any:
+        """FAB's list; a number in ``q`` the database cannot hold (a page, a filter
+        value) answers 400 instead of failing in the driver."""
+        from sqlalchemy.exc import DataError, StatementError
+
+        try:
+            return super().get_list_headless(**kwargs)
+        except (OverflowError, DataError, StatementError) as exc:
+            if isinstance(exc, StatementError) and not isinstance(
+                    exc.orig, (OverflowError, ValueError)) and not isinstance(exc, DataError):
+                raise
+            db.session.rollback()
+            return self.response_400(message={"q": [
+                "A number in the query is out of range (page, page_size or a filter value)."]})
+
     def delete_headless(self, pk: Any) -> Any:
         if not _pk_in_range(pk):
             return self.response_404()

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Iterable, Mapping
 
 from flask import Flask, jsonify, request
+from werkzeug.routing import IntegerConverter
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import BaseApi
 from flask_wtf.csrf import CSRFProtect
@@ -42,6 +43,8 @@ def create_app(
     :param discover_installed: ``False`` ignores installed entry points.
     """
     app = Flask("trellis")
+    # ids in URLs stay within the database's integer range: larger ones find no route (404)
+    app.url_map.converters["int"] = DatabaseIntConverter
     app.config.update(from_environment())
     app.config.update(config or {})
     logging.getLogger("trellis").setLevel(app.config["TRELLIS_LOG_LEVEL"])
@@ -62,6 +65,7 @@ def create_app(
         appbuilder = AppBuilder(security_manager_class=TrellisSecurityManager)
         appbuilder.indexview = core_plugin.HomeView
         appbuilder.init_app(app, db.session)
+        _openapi(app, appbuilder)
         _limit_api_login(appbuilder)
         _hide_disabled_menus(app)
         for name in list(ext.plugins.order):
@@ -251,11 +255,18 @@ def _gate():
 def _protect_forms(app: Flask, appbuilder: AppBuilder) -> None:
     """CSRF on every form post (FAB's own delete/action forms are unprotected
     without CSRFProtect).  REST APIs are exempt: they authenticate with JWTs or
-    API keys, and browser sessions there are covered by SameSite=Lax cookies."""
+    API keys, and browser sessions there are covered by SameSite=Lax cookies.
+    Public blueprints are exempt too: they use no session."""
     csrf = CSRFProtect(app)
     for view in appbuilder.baseviews:
         if isinstance(view, BaseApi):
             csrf.exempt(view.blueprint)
+    # Public blueprints (BlueprintSpec(public=True): tracking beacons, inbound
+    # webhooks, forms embedded on other sites) act on no one's session, and the
+    # sites posting to them cannot carry our token.
+    for owner in app.extensions["trellis"].blueprint_owner.values():
+        if owner[1] is not None and owner[1].public:
+            csrf.exempt(owner[1].blueprint)
 
 
 def _hide_disabled_menus(app: Flask) -> None:
@@ -272,6 +283,26 @@ def _hide_disabled_menus(app: Flask) -> None:
         return fab_visible(item)
 
     app.jinja_env.filters["is_menu_visible"] = is_menu_visible
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """Flask's ``<int:...>``, at most the largest 64-bit integer a database column holds."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
+                 max: int | None = 2**63 - 1, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def _openapi(app: Flask, appbuilder: AppBuilder) -> None:
+    """The OpenAPI document (corrected, :mod:`trellis.openapi`) and Swagger UI,
+    which FAB would add uncorrected (``FAB_ADD_OPENAPI_VIEWS`` is off)."""
+    from flask_appbuilder.api.manager import SwaggerView
+
+    from trellis.openapi import TrellisOpenApi
+
+    if app.config.get("FAB_API_SWAGGER_UI"):
+        appbuilder.add_api(TrellisOpenApi)
+        appbuilder.add_view_no_menu(SwaggerView)
 
 
 def _limit_api_login(appbuilder: AppBuilder) -> None:

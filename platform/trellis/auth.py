@@ -372,7 +372,17 @@ class TrellisAuthDBView(AuthDBView):
 
 class TrellisSecurityApi(SecurityApi):
     """FAB's login API, documented as it answers: the 400 of a bad body carries
-    field errors, and a refresh without a refresh token answers 422."""
+    field errors, and a refresh without a refresh token answers 422.  A body
+    without ``provider`` is a 400 (FAB's schema lets it through, then fails)."""
+
+    @expose("/login", methods=["POST"])
+    def login(self) -> Any:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict) and "provider" not in body:
+            return self.response_400(message={"provider": ["Missing data for required field."]})
+        return super().login()
+
+    login.__doc__ = SecurityApi.login.__doc__
 
     def add_api_spec(self, api_spec: Any) -> None:
         from trellis.api import ERROR_RESPONSES

@@ -128,6 +128,7 @@ def from_environment() -> dict[str, Any]:
         "FAB_API_KEY_ENABLED": True,
         "FAB_API_KEY_PREFIXES": ["trl_"],
         "FAB_API_SWAGGER_UI": True,
+        "FAB_ADD_OPENAPI_VIEWS": False,  # Trellis adds them, corrected (trellis.openapi)
         "FAB_API_MAX_PAGE_SIZE": 100,
         "FAB_PASSWORD_HASH_METHOD": "scrypt",
         "AUTH_RATE_LIMITED": True,

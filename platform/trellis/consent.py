@@ -294,3 +294,27 @@ MODEL_SPEC = ModelSpec(ConsentRecord, "consent", "Consent", contact_field="conta
 PANEL = PanelSpec("consent", "Consent", consent_panel, models=("contact",),
                   permission=("can_read", "core.Consent"), order=90)
 BLUEPRINT = BlueprintSpec(consent_blueprint, public=True)
+
+
+def merge_states(session: Any, model: str, winner_id: int, loser_ids: list[int]) -> None:
+    """``trellis_before_merge``: of the merged contacts' current consents per channel
+    and purpose, the most recent one stands (a withdrawal on the same instant
+    beats a grant); the others are dropped, journaled, before the ledger entries
+    are re-pointed to the winner.  A contact who unsubscribed under one record
+    stays unsubscribed after the merge."""
+    if model != "contact":
+        return
+    from sqlalchemy import and_, exists, or_
+
+    from trellis import merge
+
+    ids = [winner_id, *loser_ids]
+    state = ConsentState.__table__
+    newer = state.alias("newer")
+    superseded = and_(state.c.contact_id.in_(ids), exists().where(
+        newer.c.contact_id.in_(ids), newer.c.channel == state.c.channel,
+        newer.c.purpose == state.c.purpose,
+        or_(newer.c.since > state.c.since,
+            and_(newer.c.since == state.c.since, newer.c.granted.is_(False),
+                 state.c.granted.is_(True)))))
+    merge.drop_rows(session, state, superseded)

@@ -323,6 +323,13 @@ def trellis_migrations() -> str:
 
 
 @hookimpl
+def trellis_before_merge(session: Any, model: str, winner_id: int, loser_ids: list[int]) -> None:
+    from trellis.consent import merge_states
+
+    merge_states(session, model, winner_id, loser_ids)
+
+
+@hookimpl
 def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
     return privacy.core_personal_data(session, contact_id)
 

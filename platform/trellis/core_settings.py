@@ -10,6 +10,18 @@ CURRENCY_ERROR = "Use a three-letter ISO 4217 code in capitals, e.g. USD."
 HOST = r"^[A-Za-z0-9.-]*$"
 
 
+def _networks(value: str) -> bool:
+    from marshmallow import ValidationError
+
+    from trellis.netguard import parse_networks
+
+    try:
+        parse_networks(value or "")
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    return True
+
+
 class CoreSettings(Schema):
     """The core's settings (``trellis_settings_schema`` of the core plugin)."""
 
@@ -37,6 +49,12 @@ class CoreSettings(Schema):
         load_default="", validate=[validate.Length(max=255), validate.Regexp(
             r"^$|^[^@\s<>]+@[^@\s<>]+$", error="Not a valid e-mail address.")],
         metadata={"label": "Sender address", "description": "Empty: TRELLIS_MAIL_FROM."})
+    allowed_private_networks = fields.String(
+        load_default="", validate=_networks,
+        metadata={"label": "Private networks outgoing calls may reach",
+                  "description": "Webhooks and connectors refuse private, loopback and "
+                                 "link-local addresses (trellis.netguard) unless listed "
+                                 "here, comma-separated (e.g. 127.0.0.0/8, 10.1.2.0/24)."})
     consent_opt_in_purposes = fields.String(
         load_default="", validate=validate.Regexp(
             r"^$|^[a-z][a-z_]{1,31}(,\s*[a-z][a-z_]{1,31})*$",

@@ -320,6 +320,26 @@ def trellis_erase_personal_data(session: Session, contact_id: int) -> None:
     """
 
 
+# --------------------------------------------------------------------------- merge
+
+
+@hookspec
+def trellis_before_merge(session: Session, model: str, winner_id: int,
+                         loser_ids: list[int]) -> None:
+    """Prepare this plugin's rows for merging records of ``model`` into one.
+
+    Called by :func:`trellis.merge.merge` inside the merge transaction, for
+    every enabled plugin, before the core re-points every foreign key to the
+    losers (``loser_ids``) to the winner.  Resolve here what a plain re-point
+    would break or get wrong, such as a unique "one score row per contact":
+    keep or combine the rows you want and remove the others with
+    :func:`trellis.merge.drop_rows` / :func:`trellis.merge.update_rows`, which
+    journal the change so an undo restores it.  Rows that would still break a
+    unique constraint are dropped by the core (journaled too).  Raise to abort
+    the merge.
+    """
+
+
 # --------------------------------------------------------------------------- demo
 
 

@@ -361,6 +361,48 @@ class Holiday(Model):
         return f"{self.day} {self.name}"
 
 
+class MergeRecord(Model):
+    """One merge of records into a winner (:mod:`trellis.merge`), with what undo needs.
+
+    No foreign keys to the merged tables on purpose: a merge re-points every
+    foreign key to the losers, and its own journal must not be re-pointed.
+    """
+
+    __tablename__ = "trellis_merge"
+    __table_args__ = (Index("ix_trellis_merge_winner", "model", "winner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    winner_id: Mapped[int] = mapped_column(Integer)
+    loser_ids: Mapped[list[int]] = mapped_column(JSON)
+    #: The winner's fields the merge changed: ``{field: {"old": ..., "new": ...}}``.
+    winner_changes: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    #: The deleted losers' rows, column by column, to re-insert on undo.
+    loser_rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    undone_on: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class MergeChange(Model):
+    """A row a merge changed in some table: a re-pointed foreign key (``repoint``,
+    with the old value) or a conflicting row it deleted (``delete``, with the row)."""
+
+    __tablename__ = "trellis_merge_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merge_id: Mapped[int] = mapped_column(ForeignKey("trellis_merge.id", ondelete="CASCADE"),
+                                          index=True)
+    action: Mapped[str] = mapped_column(String(8))  # repoint, delete, update
+    table_name: Mapped[str] = mapped_column(String(128))
+    column_name: Mapped[Optional[str]] = mapped_column(String(128))
+    #: The row's primary key values, in key-column order.
+    row_key: Mapped[list[Any]] = mapped_column(JSON)
+    old_value: Mapped[Optional[Any]] = mapped_column(JSON)
+    new_value: Mapped[Optional[Any]] = mapped_column(JSON)
+    row_data: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+
 class ConsentRecord(Model):
     """One entry of the consent ledger: a contact granted or withdrew consent to be
     reached on a channel for a purpose.  Append-only (:mod:`trellis.consent`)."""

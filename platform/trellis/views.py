@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, g, redirect, request
-from flask_appbuilder import ModelView, expose
+from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
 from wtforms import HiddenField
 
@@ -16,6 +16,7 @@ VIEW_PERMISSIONS = {
     "list": "read",
     "show": "read",
     "download": "read",
+    "export": "read",
     "api": "read",
     "api_read": "read",
     "api_get": "read",
@@ -61,6 +62,9 @@ class TrellisModelView(ModelView):
     method_permission_name = VIEW_PERMISSIONS
     page_size = 25
     show_template = "trellis/show.html"
+    list_template = "trellis/list.html"
+    #: Offer CSV/XLSX export of the (filtered) list (:mod:`trellis.export`).
+    exportable = True
 
     def __init__(self, **kwargs: Any) -> None:
         # Every @action needs can_write on the resource unless the view maps it
@@ -173,6 +177,17 @@ class TrellisModelView(ModelView):
             self.datamodel.get(pk, self._base_filters), filters={}, orders=get_order_args(),
             pages=get_page_args(), page_sizes=get_page_size_args(), widgets=widgets)
 
+    @expose("/export/<fmt>")
+    @has_access
+    def export(self, fmt: str) -> Any:
+        """The list as filtered in the query string, as a CSV or XLSX file
+        (record rules apply; audited)."""
+        from trellis.export import FORMATS, export_view
+
+        if fmt not in FORMATS or not self.exportable:
+            abort(404)
+        return export_view(self, fmt)
+
     def _show(self, pk: Any) -> Any:
         """FAB's record page, keeping the record for the plugins' panels."""
         item = self.datamodel.get(pk, self._base_filters)
@@ -209,6 +224,7 @@ class TrellisModelView(ModelView):
         show_history = entry is not None and entry.spec.audited and \
             self.appbuilder.sm.has_access("can_read", "core.Audit")
         kwargs.setdefault("audit_model", entry.name if show_history else None)
+        kwargs.setdefault("exportable", self.exportable)
         item = g.pop("trellis_show_item", None)
         if entry is not None and item is not None and template == self.show_template:
             from trellis.panels import render

@@ -266,7 +266,8 @@ class ConsentView(TrellisModelView):
     search_columns = ["contact", "channel", "purpose", "granted", "source", "recorded_at"]
     show_columns = list_columns + ["recorded_by", "evidence", "email_hash"]
     base_order = ("recorded_at", "desc")
-    include_route_methods = {"list", "show", "add", "api_read", "api_get", "action_post"}
+    include_route_methods = {"list", "show", "add", "api_read", "api_get", "action_post",
+                             "export"}
     description_columns = {"channel": ", ".join(CHANNELS),
                            "lawful_basis": ", ".join(LAWFUL_BASES),
                            "purpose": "marketing, service, newsletter..."}

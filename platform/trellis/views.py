@@ -224,7 +224,8 @@ class TrellisModelView(ModelView):
         show_history = entry is not None and entry.spec.audited and \
             self.appbuilder.sm.has_access("can_read", "core.Audit")
         kwargs.setdefault("audit_model", entry.name if show_history else None)
-        kwargs.setdefault("exportable", self.exportable)
+        routes = self.include_route_methods
+        kwargs.setdefault("exportable", self.exportable and (routes is None or "export" in routes))
         item = g.pop("trellis_show_item", None)
         if entry is not None and item is not None and template == self.show_template:
             from trellis.panels import render

@@ -36,6 +36,8 @@ ENVIRONMENT = [
     ("TRELLIS_MAIL_FROM", "sender address of outgoing e-mail", "trellis@localhost"),
     ("TRELLIS_MAIL_OUTBOX", "folder where e-mail is written as .eml files when no SMTP host "
      "is set; off: not at all", "<instance>/outbox"),
+    ("TRELLIS_DASHBOARD_CACHE_TTL", "seconds a dashboard widget's data is cached per user "
+     "(in Redis with TRELLIS_REDIS_URL, else in each process); 0: not cached", "60"),
     ("TRELLIS_BASE_URL", "public address of the site (https://crm.example.com), for links "
      "in e-mails; unset: e-mails show paths", ""),
 ]
@@ -98,6 +100,7 @@ def from_environment() -> dict[str, Any]:
         "TRELLIS_MAIL_FROM": env("TRELLIS_MAIL_FROM", "trellis@localhost"),
         "TRELLIS_MAIL_OUTBOX": env("TRELLIS_MAIL_OUTBOX") or str(folder / "outbox"),
         "TRELLIS_BASE_URL": (env("TRELLIS_BASE_URL") or "").rstrip("/"),
+        "TRELLIS_DASHBOARD_CACHE_TTL": int(env("TRELLIS_DASHBOARD_CACHE_TTL", "60")),
         # Flask-AppBuilder
         "APP_NAME": "Trellis",
         "APP_ICON": "/static/trellis/logo.svg",

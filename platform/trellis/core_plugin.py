@@ -28,7 +28,7 @@ from trellis.admin import (
 )
 from trellis.api import TrellisModelApi, model_api
 from trellis.audit import jsonable
-from trellis import currency, dashboard
+from trellis import currency, dashboard, reportviews
 from trellis import businesshours, duplicates
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
@@ -61,6 +61,8 @@ class AccountSchema(Schema):
     phone = fields.String(allow_none=True, validate=validate.Length(max=50))
     country = fields.String(allow_none=True, validate=COUNTRY)
     owner_id = fields.Integer(allow_none=True)
+    created_on = fields.DateTime(dump_only=True)
+    updated_on = fields.DateTime(dump_only=True)
 
 
 class ContactSchema(Schema):
@@ -72,6 +74,8 @@ class ContactSchema(Schema):
     title = fields.String(allow_none=True, validate=validate.Length(max=100))
     account_id = fields.Integer(allow_none=True)
     owner_id = fields.Integer(allow_none=True)
+    created_on = fields.DateTime(dump_only=True)
+    updated_on = fields.DateTime(dump_only=True)
 
 
 # ----------------------------------------------------------------- views & APIs
@@ -171,6 +175,9 @@ OWN_API_KEYS = [(f"can_{p}", "core.ApiKey") for p in ("list", "create", "get", "
 DASHBOARD_AND_RATES = [("can_read", dashboard.RESOURCE), ("can_read", "core.ExchangeRate")]
 #: Search shows only models the user may read, filtered by their record rules.
 SEARCH = ("can_read", "core.Search")
+#: The report builder: reading runs reports (on models the user may read), writing saves them.
+REPORTS_READ = [("can_read", reportviews.RESOURCE)]
+REPORTS_WRITE = REPORTS_READ + [("can_write", reportviews.RESOURCE)]
 #: Everyone reads and marks read their own notifications and sets their own preferences.
 INBOX = [(p, r) for r in (inbox.NOTIFICATION, inbox.PREFERENCE) for p in ("can_read", "can_write")]
 
@@ -212,6 +219,7 @@ def trellis_views() -> list[ViewSpec]:
     return [
         ViewSpec(dashboard.DashboardView, "Dashboard", icon="fa-tachometer-alt",
                  category=""),
+        ViewSpec(reportviews.ReportBuilderView, "Reports", icon="fa-chart-bar", category=""),
         ViewSpec(ContactView, "Contacts", icon="fa-address-book", category=customers),
         ViewSpec(AccountView, "Accounts", icon="fa-building", category=customers),
         ViewSpec(ActivityView, "Activities", icon="fa-stream", category=customers),
@@ -238,6 +246,7 @@ def trellis_views() -> list[ViewSpec]:
 def trellis_apis() -> list[type]:
     return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
             SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
+            reportviews.ReportApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi]
 
@@ -251,10 +260,19 @@ def trellis_blueprints() -> list[BlueprintSpec]:
 def trellis_roles() -> list[RoleSpec]:
     return [
         RoleSpec("CRM User", [(p, r) for r in CORE_RESOURCES for p in ("can_read", "can_write")]
-                 + OWN_API_KEYS + [SEARCH] + DASHBOARD_AND_RATES + INBOX),
+                 + OWN_API_KEYS + [SEARCH] + DASHBOARD_AND_RATES + INBOX + REPORTS_WRITE),
         RoleSpec("CRM Viewer", [("can_read", r) for r in CORE_RESOURCES] + [SEARCH]
-                 + DASHBOARD_AND_RATES + INBOX),
+                 + DASHBOARD_AND_RATES + INBOX + REPORTS_READ),
+        # Reads everything across the CRM; plugins add read access to their records
+        # and reports.  Their default dashboard is every widget they may read.
+        RoleSpec("Manager", [("can_read", r) for r in CORE_RESOURCES] + [SEARCH]
+                 + DASHBOARD_AND_RATES + INBOX + REPORTS_WRITE + OWN_API_KEYS, scope="all"),
     ]
+
+
+@hookimpl
+def trellis_dashboard_widgets() -> list:
+    return dashboard.core_widgets()
 
 
 @hookimpl

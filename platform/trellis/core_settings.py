@@ -37,3 +37,9 @@ class CoreSettings(Schema):
         load_default="", validate=[validate.Length(max=255), validate.Regexp(
             r"^$|^[^@\s<>]+@[^@\s<>]+$", error="Not a valid e-mail address.")],
         metadata={"label": "Sender address", "description": "Empty: TRELLIS_MAIL_FROM."})
+    dashboard_full_roles = fields.String(
+        load_default="Manager", validate=validate.Length(max=500),
+        metadata={"label": "Roles whose default dashboard shows every widget",
+                  "description": "Comma-separated role names (admins always see every "
+                                 "widget they may read); other roles see the widgets "
+                                 "meant for them."})

@@ -1,0 +1,13 @@
+def test_smoke(trellis_app_factory, api_login, web_login):
+    app = trellis_app_factory(plugins=["sales"])
+    c = app.test_client()
+    h = api_login(c)
+    r = c.get("/api/v1/dashboard/", headers=h)
+    print(r.status_code, [w["name"] for w in r.get_json()["result"]])
+    r = c.get("/api/v1/report/models", headers=h)
+    print(r.status_code, [m["name"] for m in r.get_json()["result"]])
+    r = c.post("/api/v1/report/run", headers=h, json={"model": "contact", "group_by": [{"field": "created_on", "bucket": "month"}]})
+    print(r.status_code, r.get_json())
+    web_login(c)
+    r = c.get("/dashboard/")
+    print(r.status_code, r.get_data(as_text=True)[-3000:])

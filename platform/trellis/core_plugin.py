@@ -28,7 +28,7 @@ from trellis.admin import (
 )
 from trellis.api import TrellisModelApi, model_api
 from trellis.audit import jsonable
-from trellis import currency, dashboard, reportviews
+from trellis import currency, customer, dashboard, reportviews
 from trellis import businesshours, duplicates
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
@@ -85,7 +85,22 @@ class HomeView(IndexView):
     index_template = "trellis/index.html"
 
 
-class ContactView(TrellisModelView):
+class CustomerPage:
+    """Contact and account record pages are the Customer 360 pages
+    (:mod:`trellis.customer`): identity, the plugins' panels, the merged timeline."""
+
+    show_template = "trellis/customer.html"
+
+    def show_context(self, model: str, item: Any) -> dict[str, Any]:
+        from trellis import customer
+
+        context = super().show_context(model, item)  # type: ignore[misc]
+        if self.appbuilder.sm.has_access("can_read", "core.Activity"):  # type: ignore[attr-defined]
+            context.update(customer.page_context(item))
+        return {**context, "customer_kind": model}
+
+
+class ContactView(CustomerPage, TrellisModelView):
     datamodel = TrellisSQLAInterface(Contact)
     list_columns = ["first_name", "last_name", "email", "account", "owner"]
     search_columns = ["first_name", "last_name", "email", "phone", "account", "tags"]
@@ -98,7 +113,7 @@ class ContactView(TrellisModelView):
     }
 
 
-class AccountView(TrellisModelView):
+class AccountView(CustomerPage, TrellisModelView):
     datamodel = TrellisSQLAInterface(Account)
     list_columns = ["name", "domain", "industry", "country", "owner"]
     search_columns = ["name", "domain", "industry", "country"]
@@ -246,7 +261,7 @@ def trellis_views() -> list[ViewSpec]:
 def trellis_apis() -> list[type]:
     return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
             SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
-            reportviews.ReportApi,
+            reportviews.ReportApi, customer.CustomerApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi]
 

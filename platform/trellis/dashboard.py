@@ -58,6 +58,9 @@ RESOURCE = "core.Dashboard"
 KINDS = ("kpi", "series", "bars", "pie", "funnel", "table")
 REPORT_PREFIX = "core.report_"
 MAX_WIDGETS = 40
+#: The core's own widgets are on the default dashboards of the core's roles (and,
+#: like every widget, of the full-dashboard roles).
+GENERAL_ROLES = ("CRM User", "CRM Viewer")
 
 
 def _user() -> Any:
@@ -373,10 +376,10 @@ def core_widgets() -> list[Any]:
 
     return [
         WidgetSpec("new_contacts", "New contacts per month", new_contacts_by_month,
-                   kind="series", order=900,
+                   kind="series", order=900, roles=GENERAL_ROLES,
                    description="Contacts created in each of the last 12 months."),
         WidgetSpec("activity_mix", "Customer activity by plugin (30 days)",
-                   activities_by_plugin, kind="pie", order=910,
+                   activities_by_plugin, kind="pie", order=910, roles=GENERAL_ROLES,
                    description="Timeline entries of the last 30 days, by plugin."),
     ]
 

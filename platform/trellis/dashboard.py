@@ -311,7 +311,8 @@ def compute(widget: Widget, refresh: bool = False) -> dict[str, Any]:
 def collect(refresh: bool = False, everything: bool = False) -> list[dict[str, Any]]:
     """The user's dashboard (or every widget they may use) with data."""
     widgets = {w.name: w for w in available()}
-    names = list(widgets) if everything else layout()["widgets"]
+    names = [w.name for w in sorted(widgets.values(), key=lambda w: w.order)] if everything \
+        else layout()["widgets"]
     return [compute(widgets[n], refresh) for n in names if n in widgets]
 
 

@@ -106,3 +106,37 @@ def _after_flush(session: Any, flush_context: Any) -> None:
         for row in rows:
             row["occurred_at"] = now
         session.connection().execute(insert(AuditEntry.__table__), rows)
+
+
+def log(session: Any, action: str, model: str, record_id: Any,
+        changes: dict[str, Any] | None = None) -> None:
+    """Write one audit entry by hand, in the caller's transaction, for what is not
+    a plain insert/update/delete: an export, an erasure, a merge, a login."""
+    from trellis.db import utcnow
+
+    actor = current_actor()
+    session.execute(insert(AuditEntry.__table__), [{
+        "occurred_at": utcnow(),
+        "user_id": actor.user_id if actor else None,
+        "username": actor.username if actor else None,
+        "source": actor.source if actor else "system",
+        "action": action[:16],
+        "model": model,
+        "record_id": str(record_id),
+        "changes": changes,
+    }])
+
+
+def redact(session: Any, model: str, record_ids: list[Any]) -> int:
+    """Replace the recorded values of some records' audit entries by a marker
+    (personal-data erasure); returns how many entries were redacted."""
+    from sqlalchemy import update
+
+    if not record_ids:
+        return 0
+    result = session.execute(
+        update(AuditEntry).where(AuditEntry.model == model,
+                                 AuditEntry.record_id.in_([str(r) for r in record_ids]))
+        .values(changes={"redacted": "personal data erased"}),
+        execution_options={"synchronize_session": False})
+    return result.rowcount or 0

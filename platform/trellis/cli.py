@@ -255,6 +255,60 @@ def settings_set(plugin: str, pairs: tuple[str, ...]) -> None:
     click.echo("saved")
 
 
+# ------------------------------------------------------------------ privacy
+
+
+@main.group("privacy")
+def privacy_group() -> None:
+    """Export or erase a contact's personal data."""
+
+
+@privacy_group.command("export")
+@click.argument("contact_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="ZIP file to write (default: personal-data-contact-ID.zip)")
+@with_appcontext
+def privacy_export(contact_id: int, output: str | None) -> None:
+    """Write everything Trellis holds about a contact to a ZIP file."""
+    from trellis import audit, privacy
+    from trellis.context import acting_as
+    from trellis.models import Contact
+
+    if db.session.get(Contact, contact_id) is None:
+        raise click.ClickException(f"no contact with id {contact_id}")
+    path = output or f"personal-data-contact-{contact_id}.zip"
+    with acting_as(None, None, "cli"):
+        payload = privacy.export_zip(db.session, contact_id)
+        audit.log(db.session, "exported", "contact", contact_id, {"what": "personal data"})
+        db.session.commit()
+    with open(path, "wb") as fh:
+        fh.write(payload)
+    click.echo(f"wrote {path} ({len(payload)} bytes)")
+
+
+@privacy_group.command("erase")
+@click.argument("contact_id", type=int)
+@click.option("--reason", default="", help="recorded in the audit log")
+@click.option("--yes", is_flag=True, help="confirm: the erasure cannot be undone")
+@with_appcontext
+def privacy_erase(contact_id: int, reason: str, yes: bool) -> None:
+    """Erase a contact's personal data (anonymise; cannot be undone)."""
+    from trellis import privacy
+    from trellis.context import acting_as
+
+    if not yes:
+        click.confirm(f"Erase the personal data of contact {contact_id}? This cannot be "
+                      "undone.", abort=True)
+    try:
+        with acting_as(None, None, "cli"):
+            result = privacy.erase(db.session, contact_id, reason)
+            db.session.commit()
+    except privacy.ErasureError as exc:
+        _fail(exc)
+    click.echo(f"contact {contact_id}: erased ({', '.join(result['plugins']) or 'core'}; "
+               f"{result['audit_entries_redacted']} audit entries redacted)")
+
+
 # ------------------------------------------------------------------ jobs
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask_appbuilder import IndexView
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 from wtforms.validators import Optional, Regexp
 
 from trellis import __version__ as core_version
@@ -27,9 +26,8 @@ from trellis.admin import (
     SettingsView,
 )
 from trellis.api import TrellisModelApi, model_api
-from trellis.audit import jsonable
 from trellis import currency, customer, dashboard, reportviews
-from trellis import businesshours, duplicates
+from trellis import businesshours, consent, duplicates, privacy
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -182,7 +180,8 @@ class TagApi(TrellisModelApi):
 
 # ----------------------------------------------------------------- hooks
 
-CORE_RESOURCES = ["core.Contact", "core.Account", "core.Activity", "core.Note", "core.Tag"]
+CORE_RESOURCES = ["core.Contact", "core.Account", "core.Activity", "core.Note", "core.Tag",
+                  "core.Consent"]
 #: Every signed-in user may manage their own API keys (FAB's API checks ownership).
 OWN_API_KEYS = [(f"can_{p}", "core.ApiKey") for p in ("list", "create", "get", "revoke")]
 #: Everyone reads the dashboard (each widget checks its own permission) and the rates;
@@ -224,6 +223,7 @@ def trellis_models() -> list[ModelSpec]:
                   validate=businesshours.validate_calendar),
         ModelSpec(businesshours.Holiday, "holiday", "Holiday",
                   validate=businesshours.holiday_validate),
+        consent.MODEL_SPEC,
     ]
 
 
@@ -240,6 +240,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(ActivityView, "Activities", icon="fa-stream", category=customers),
         ViewSpec(NoteView, "Notes", icon="fa-sticky-note", category=customers),
         ViewSpec(TagView, "Tags", icon="fa-tags", category=customers),
+        ViewSpec(consent.ConsentView, "Consent", icon="fa-check-square", category=customers),
         ViewSpec(SearchView, "Search", icon="fa-search", category=customers),
         ViewSpec(PluginsView, "Plugins", icon="fa-puzzle-piece", category=admin),
         ViewSpec(SettingsView, "Settings", icon="fa-sliders-h", category=admin),
@@ -254,6 +255,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(businesshours.BusinessCalendarView, "Business calendars",
                  icon="fa-calendar-alt", category=admin),
         ViewSpec(businesshours.HolidayView),
+        ViewSpec(privacy.PrivacyView),
     ]
 
 
@@ -263,12 +265,13 @@ def trellis_apis() -> list[type]:
             SettingsApi, ApiKeyApi, currency.ExchangeRateApi, dashboard.DashboardApi,
             reportviews.ReportApi, customer.CustomerApi,
             SearchApi, businesshours.BusinessCalendarApi,
-            businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi]
+            businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
+            consent.ConsentApi, privacy.PrivacyApi]
 
 
 @hookimpl
 def trellis_blueprints() -> list[BlueprintSpec]:
-    return [BlueprintSpec(health, public=True)]
+    return [BlueprintSpec(health, public=True), consent.BLUEPRINT]
 
 
 @hookimpl
@@ -282,6 +285,10 @@ def trellis_roles() -> list[RoleSpec]:
         # and reports.  Their default dashboard is every widget they may read.
         RoleSpec("Manager", [("can_read", r) for r in CORE_RESOURCES] + [SEARCH]
                  + DASHBOARD_AND_RATES + INBOX + REPORTS_WRITE + OWN_API_KEYS, scope="all"),
+        # Data protection: export and erase personal data; give it to the DPO.
+        RoleSpec("Privacy Officer", [("can_read", "core.Privacy"), ("can_write", "core.Privacy"),
+                                     ("can_read", "core.Contact"), ("can_read", "core.Consent"),
+                                     ("can_read", "core.Audit")] + INBOX),
     ]
 
 
@@ -302,6 +309,11 @@ def trellis_customer_features() -> list:
     from trellis.features import core_features
 
     return core_features()
+
+
+@hookimpl
+def trellis_record_panels() -> list:
+    return [consent.PANEL, privacy.PANEL]
 
 
 @hookimpl
@@ -336,14 +348,9 @@ def trellis_migrations() -> str:
 
 @hookimpl
 def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
-    contact = session.get(Contact, contact_id)
-    if contact is None:
-        return None
+    return privacy.core_personal_data(session, contact_id)
 
-    def row(obj: Any) -> dict[str, Any]:
-        return {c.key: jsonable(getattr(obj, c.key)) for c in obj.__mapper__.column_attrs}
 
-    notes = session.scalars(select(Note).where(Note.contact_id == contact_id)).all()
-    activities = session.scalars(select(Activity).where(Activity.contact_id == contact_id)).all()
-    return {"contact": row(contact), "tags": [t.name for t in contact.tags],
-            "notes": [row(n) for n in notes], "activities": [row(a) for a in activities]}
+@hookimpl
+def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
+    privacy.core_erase(session, contact_id)

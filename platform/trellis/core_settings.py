@@ -43,3 +43,10 @@ class CoreSettings(Schema):
                   "description": "Comma-separated role names (admins always see every "
                                  "widget they may read); other roles see the widgets "
                                  "meant for them."})
+    consent_opt_in_purposes = fields.String(
+        load_default="", validate=validate.Regexp(
+            r"^$|^[a-z][a-z_]{1,31}(,\s*[a-z][a-z_]{1,31})*$",
+            error="A comma-separated list of purposes, e.g. marketing,newsletter."),
+        metadata={"label": "Purposes that need consent first (opt-in)",
+                  "description": "e.g. marketing under GDPR; other purposes are allowed "
+                                 "until the contact withdraws (unsubscribes)."})

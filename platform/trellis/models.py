@@ -398,3 +398,48 @@ class SavedReport(Model):
 
     def __repr__(self) -> str:
         return self.name
+
+
+class ConsentRecord(Model):
+    """One entry of the consent ledger: a contact granted or withdrew consent to be
+    reached on a channel for a purpose.  Append-only (:mod:`trellis.consent`)."""
+
+    __tablename__ = "trellis_consent"
+    __table_args__ = (Index("ix_trellis_consent_contact", "contact_id", "channel", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Kept (``NULL``) when the contact is deleted; ``email_hash`` still identifies them.
+    contact_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_contact.id", ondelete="SET NULL"))
+    #: SHA-256 of the lower-cased e-mail address at the time, for suppression after erasure.
+    email_hash: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    lawful_basis: Mapped[str] = mapped_column(String(32), default="consent")
+    source: Mapped[str] = mapped_column(String(32), default="manual")
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_by: Mapped[Optional[int]] = mapped_column(Integer)
+    note: Mapped[Optional[str]] = mapped_column(String(255))
+    evidence: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+    contact: Mapped[Optional[Contact]] = relationship()
+
+    def __repr__(self) -> str:
+        return f"{self.channel}/{self.purpose}: {'granted' if self.granted else 'withdrawn'}"
+
+
+class ConsentState(Model):
+    """The latest consent per contact, channel and purpose (kept by the ledger)."""
+
+    __tablename__ = "trellis_consent_state"
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("trellis_contact.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    record_id: Mapped[int] = mapped_column(ForeignKey("trellis_consent.id"))
+
+    record: Mapped[ConsentRecord] = relationship()

@@ -293,6 +293,11 @@ class Plugins:
                 return impl.function(*[kwargs[a] for a in impl.argnames])
         return None
 
+    def implementers(self, hook: str) -> set[str]:
+        """Names of the loaded plugins that implement ``hook``."""
+        modules = {id(impl.plugin) for impl in getattr(self.pm.hook, hook).get_hookimpls()}
+        return {p.name for p in self.loaded() if p.ok and id(p.module) in modules}
+
     def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
         """Yield ``(plugin name, result)`` for each loaded plugin, in dependency
         order, skipping plugins without an implementation or a result."""

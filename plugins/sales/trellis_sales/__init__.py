@@ -8,7 +8,8 @@ save: stage history, probabilities, won/lost, order on won, timeline, events),
 ``duplicates.py``, ``reports.py``, ``quota.py``, ``widgets.py``, ``board.py``
 (the kanban board), ``web.py`` (views and REST APIs), ``customer_data.py``
 (purchase lines, features, merge fields and actions for other plugins),
-``panels.py`` (the panel on contact and account pages), ``demo.py``.
+``panels.py`` (the panel on contact and account pages), ``privacy.py``
+(personal-data export and erasure), ``demo.py``.
 See plugins/sales/README.md and docs/sales.md.
 """
 
@@ -56,7 +57,7 @@ def trellis_settings_schema() -> type[Schema]:
 
 SELLING = ["sales.Lead", "sales.Deal", "sales.DealLine", "sales.Task", "sales.Order",
            "sales.OrderLine", "core.Contact", "core.Account", "core.Activity", "core.Note",
-           "core.Tag", "core.Notification", "core.Preference"]
+           "core.Tag", "core.Consent", "core.Notification", "core.Preference"]
 CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.AssignmentRule",
              "sales.FollowUpPlan", "sales.FollowUpStep", "sales.Quota", "core.ExchangeRate"]
 READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report", "core.Search",
@@ -190,6 +191,20 @@ def trellis_schedules() -> list:
     return [ScheduleSpec("sales.check_lead_sla", interval=300),
             ScheduleSpec("sales.remind_tasks", interval=300),
             ScheduleSpec("sales.stale_deals", interval=3600)]
+
+
+@hookimpl
+def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
+    from trellis_sales.privacy import personal_data
+
+    return personal_data(session, contact_id)
+
+
+@hookimpl
+def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
+    from trellis_sales.privacy import erase
+
+    erase(session, contact_id)
 
 
 @hookimpl

@@ -1,15 +1,15 @@
 """core: dashboard layouts per user and saved reports (issue 9, insights)
 
-Revision ID: 0005_insights
-Revises: 0004_lower_indexes
+Revision ID: 0006_insights
+Revises: 0005_consent
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_insights"
-down_revision = "0004_lower_indexes"
+revision = "0006_insights"
+down_revision = "0005_consent"
 branch_labels = None
 depends_on = None
 

@@ -166,4 +166,4 @@ def test_the_customer_page_shows_panels_and_the_timeline(site, web_login):
     with app.app_context():
         lifecycle.disable(app.extensions["trellis"], "sales")
     html = web.get(f"/contactview/show/{ids['ana']}").get_data(as_text=True)
-    assert panel_ids(html) == [] and 'id="customer-no-panels"' in html
+    assert panel_ids(html) == [] and 'id="customer-360"' in html

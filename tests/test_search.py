@@ -84,3 +84,20 @@ def test_search_page_lists_links(site, web_login):
     assert "Type at least 2 characters." in browser.get("/search/?q=a").get_data(as_text=True)
     anonymous = app.test_client().get("/search/?q=acme")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+
+
+def test_results_are_ranked_exact_then_prefix_then_contains(site):
+    app, client, headers = site
+    with app.app_context():
+        db.session.add_all([Contact(first_name="Mac", last_name="Zed"),
+                            Contact(first_name="Jo", last_name="Macdonald"),
+                            Contact(first_name="Al", last_name="Tomac")])
+        db.session.commit()
+    response = client.get("/api/v1/search/?q=mac", headers=headers["admin"])
+    groups = {g["model"]: g for g in response.get_json()["result"]}
+    results = groups["contact"]["results"]
+    assert [(r["title"], r["score"]) for r in results] == [
+        ("Mac Zed", 3), ("Jo Macdonald", 2), ("Al Tomac", 1)]
+    # the group with the best match comes first
+    rollout = client.get("/api/v1/search/?q=acme rollout", headers=headers["admin"])
+    assert rollout.get_json()["result"][0]["model"] == "deal"

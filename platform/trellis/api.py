@@ -134,9 +134,9 @@ _TEXT = {"type": "string"}
 #: The shared error answers, as Trellis gives them: a 400's ``message`` is a
 #: text or ``{field: [messages]}`` (FAB documents only a text).
 ERROR_RESPONSES = {
-    "400": _error("Bad request: the message, or {field: [messages]}",
-                  {"oneOf": [_TEXT, {"type": "object", "additionalProperties": {
-                      "type": "array", "items": _TEXT}}]}),
+    "400": _error("Bad request: the message, or {field: [messages]} (nested for the "
+                  "items of lists and objects: {field: {index: [messages]}})",
+                  {"oneOf": [_TEXT, {"type": "object"}]}),
     "401": _error("Unauthorized", _TEXT),
     "403": _error("Forbidden", _TEXT),
     "404": _error("Not found", _TEXT),

@@ -22,7 +22,8 @@ from trellis.fastpaths import TrellisSecurityManager, cache_rison_validators
 from trellis.plugins import CORE, discover
 from trellis.rules import SCOPES
 from trellis.specs import (ActionSpec, BlueprintSpec, FeatureSpec, JobSpec, ModelSpec,
-                           PanelSpec, RoleSpec, ScheduleSpec, ViewSpec)
+                           PanelSpec, RoleSpec, ScheduleSpec, ViewSpec, WidgetSpec)
+from trellis.dashboard import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,11 @@ def _collect(ext: Trellis, name: str) -> dict[str, Any]:
         "settings": ext.plugins.call_one(name, "trellis_settings_schema"),
         "migrations": ext.plugins.call_one(name, "trellis_migrations"),
     }
+    for widget in got["widgets"]:
+        if not isinstance(widget, WidgetSpec):
+            raise TypeError(f"widgets must be WidgetSpec objects, got {widget!r}")
+        if widget.kind not in KINDS:
+            raise ValueError(f"widget {widget.name!r}: kind must be one of {', '.join(KINDS)}")
     for role in got["roles"]:
         if isinstance(role, RoleSpec) and role.scope not in (None, *SCOPES):
             raise ValueError(f"role {role.name!r}: scope must be own, team or all")

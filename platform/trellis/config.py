@@ -44,6 +44,8 @@ ENVIRONMENT = [
      "encrypts (trellis keys generate); unset: derived from the secret key", ""),
     ("TRELLIS_SCHEDULER_LEASE", "seconds a standby scheduler waits before taking over "
      "from a leader that stopped renewing", "15"),
+    ("TRELLIS_DASHBOARD_CACHE_TTL", "seconds a dashboard widget's data is cached per user "
+     "(in Redis with TRELLIS_REDIS_URL, else in each process); 0: not cached", "60"),
     ("TRELLIS_BASE_URL", "public address of the site (https://crm.example.com), for links "
      "in e-mails; unset: e-mails show paths", ""),
 ]
@@ -111,6 +113,7 @@ def from_environment() -> dict[str, Any]:
         "TRELLIS_IDLE_MINUTES": int(env("TRELLIS_IDLE_MINUTES", "60")),
         "TRELLIS_SCHEDULER_LEASE": float(env("TRELLIS_SCHEDULER_LEASE", "15")),
         "TRELLIS_ENCRYPTION_KEYS": env("TRELLIS_ENCRYPTION_KEYS") or "",
+        "TRELLIS_DASHBOARD_CACHE_TTL": int(env("TRELLIS_DASHBOARD_CACHE_TTL", "60")),
         # Flask-AppBuilder
         "APP_NAME": "Trellis",
         "APP_ICON": "/static/trellis/logo.svg",

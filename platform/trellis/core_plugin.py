@@ -25,7 +25,7 @@ from trellis.admin import (
     SettingsView,
 )
 from trellis.api import TrellisModelApi, model_api
-from trellis import currency, dashboard
+from trellis import currency, customer, dashboard, reportviews
 from trellis import businesshours, consent, duplicates, outbox_views, privacy, two_factor
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
@@ -58,6 +58,8 @@ class AccountSchema(Schema):
     phone = fields.String(allow_none=True, validate=validate.Length(max=50))
     country = fields.String(allow_none=True, validate=COUNTRY)
     owner_id = fields.Integer(allow_none=True)
+    created_on = fields.DateTime(dump_only=True)
+    updated_on = fields.DateTime(dump_only=True)
 
 
 class ContactSchema(Schema):
@@ -71,6 +73,8 @@ class ContactSchema(Schema):
                                 metadata={"description": "stored encrypted"})
     account_id = fields.Integer(allow_none=True)
     owner_id = fields.Integer(allow_none=True)
+    created_on = fields.DateTime(dump_only=True)
+    updated_on = fields.DateTime(dump_only=True)
 
 
 # ----------------------------------------------------------------- views & APIs
@@ -80,7 +84,22 @@ class HomeView(IndexView):
     index_template = "trellis/index.html"
 
 
-class ContactView(TrellisModelView):
+class CustomerPage:
+    """Contact and account record pages are the Customer 360 pages
+    (:mod:`trellis.customer`): identity, the plugins' panels, the merged timeline."""
+
+    show_template = "trellis/customer.html"
+
+    def show_context(self, model: str, item: Any) -> dict[str, Any]:
+        from trellis import customer
+
+        context = super().show_context(model, item)  # type: ignore[misc]
+        if self.appbuilder.sm.has_access("can_read", "core.Activity"):  # type: ignore[attr-defined]
+            context.update(customer.page_context(item))
+        return {**context, "customer_kind": model}
+
+
+class ContactView(CustomerPage, TrellisModelView):
     datamodel = TrellisSQLAInterface(Contact)
     list_columns = ["first_name", "last_name", "email", "account", "owner"]
     search_columns = ["first_name", "last_name", "email", "phone", "account", "tags"]
@@ -95,7 +114,7 @@ class ContactView(TrellisModelView):
     }
 
 
-class AccountView(TrellisModelView):
+class AccountView(CustomerPage, TrellisModelView):
     datamodel = TrellisSQLAInterface(Account)
     list_columns = ["name", "domain", "industry", "country", "owner"]
     search_columns = ["name", "domain", "industry", "country"]
@@ -174,6 +193,9 @@ OWN_API_KEYS = [(f"can_{p}", "core.ApiKey") for p in ("list", "create", "get", "
 DASHBOARD_AND_RATES = [("can_read", dashboard.RESOURCE), ("can_read", "core.ExchangeRate")]
 #: Search shows only models the user may read, filtered by their record rules.
 SEARCH = ("can_read", "core.Search")
+#: The report builder: reading runs reports (on models the user may read), writing saves them.
+REPORTS_READ = [("can_read", reportviews.RESOURCE)]
+REPORTS_WRITE = REPORTS_READ + [("can_write", reportviews.RESOURCE)]
 #: Everyone reads and marks read their own notifications and sets their own preferences.
 INBOX = [(p, r) for r in (inbox.NOTIFICATION, inbox.PREFERENCE, "core.TwoFactor")
          for p in ("can_read", "can_write")]
@@ -217,6 +239,7 @@ def trellis_views() -> list[ViewSpec]:
     return [
         ViewSpec(dashboard.DashboardView, "Dashboard", icon="fa-tachometer-alt",
                  category=""),
+        ViewSpec(reportviews.ReportBuilderView, "Reports", icon="fa-chart-bar", category=""),
         ViewSpec(ContactView, "Contacts", icon="fa-address-book", category=customers),
         ViewSpec(AccountView, "Accounts", icon="fa-building", category=customers),
         ViewSpec(ActivityView, "Activities", icon="fa-stream", category=customers),
@@ -248,7 +271,7 @@ def trellis_views() -> list[ViewSpec]:
 def trellis_apis() -> list[type]:
     return [ContactApi, AccountApi, ActivityApi, NoteApi, TagApi, AuditApi, PluginsApi,
             SettingsApi, two_factor.TrellisApiKeyApi, currency.ExchangeRateApi,
-            dashboard.DashboardApi,
+            dashboard.DashboardApi, reportviews.ReportApi, customer.CustomerApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
             consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi]
@@ -263,14 +286,23 @@ def trellis_blueprints() -> list[BlueprintSpec]:
 def trellis_roles() -> list[RoleSpec]:
     return [
         RoleSpec("CRM User", [(p, r) for r in CORE_RESOURCES for p in ("can_read", "can_write")]
-                 + OWN_API_KEYS + [SEARCH] + DASHBOARD_AND_RATES + INBOX),
+                 + OWN_API_KEYS + [SEARCH] + DASHBOARD_AND_RATES + INBOX + REPORTS_WRITE),
         RoleSpec("CRM Viewer", [("can_read", r) for r in CORE_RESOURCES] + [SEARCH]
-                 + DASHBOARD_AND_RATES + INBOX),
+                 + DASHBOARD_AND_RATES + INBOX + REPORTS_READ),
+        # Reads everything across the CRM; plugins add read access to their records
+        # and reports.  Their default dashboard is every widget they may read.
+        RoleSpec("Manager", [("can_read", r) for r in CORE_RESOURCES] + [SEARCH]
+                 + DASHBOARD_AND_RATES + INBOX + REPORTS_WRITE + OWN_API_KEYS, scope="all"),
         # Data protection: export and erase personal data; give it to the DPO.
         RoleSpec("Privacy Officer", [("can_read", "core.Privacy"), ("can_write", "core.Privacy"),
                                      ("can_read", "core.Contact"), ("can_read", "core.Consent"),
                                      ("can_read", "core.Audit")] + INBOX),
     ]
+
+
+@hookimpl
+def trellis_dashboard_widgets() -> list:
+    return dashboard.core_widgets()
 
 
 @hookimpl

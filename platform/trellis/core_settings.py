@@ -55,6 +55,12 @@ class CoreSettings(Schema):
                   "description": "Webhooks and connectors refuse private, loopback and "
                                  "link-local addresses (trellis.netguard) unless listed "
                                  "here, comma-separated (e.g. 127.0.0.0/8, 10.1.2.0/24)."})
+    dashboard_full_roles = fields.String(
+        load_default="Manager", validate=validate.Length(max=500),
+        metadata={"label": "Roles whose default dashboard shows every widget",
+                  "description": "Comma-separated role names (admins always see every "
+                                 "widget they may read); other roles see the widgets "
+                                 "meant for them."})
     consent_opt_in_purposes = fields.String(
         load_default="", validate=validate.Regexp(
             r"^$|^[a-z][a-z_]{1,31}(,\s*[a-z][a-z_]{1,31})*$",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import func, insert, select
 
 from trellis.db import db, utcnow
 from trellis.extension import current_trellis
-from trellis.models import Account, Activity, Contact, Note, Tag
+from trellis.models import Account, Activity, Contact, Note, SavedReport, Tag
 
 FIRST = ["Anna", "Ben", "Chloé", "David", "Elif", "Farah", "Gustav", "Hana", "Ivan", "Julia",
          "Kenji", "Lena", "Mateo", "Nora", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tariq",
@@ -77,8 +78,17 @@ def load_demo(contacts: int = 200, seed: int = 7,
     notes = [Note(body=f"{p.first_name} prefers e-mail in the morning.", contact=p)
              for p in people[: contacts // 5]]
     db.session.add_all(notes)
+    # a shared report of the report builder, ready to put on a dashboard
+    db.session.add(SavedReport(name="New contacts by month", shared=True, definition={
+        "model": "contact", "group_by": [{"field": "created_on", "bucket": "month"}],
+        "measures": [{"op": "count"}], "chart": "series"}))
+    if users_password:  # a CRM-wide manager: the full dashboard
+        sm = current_app.appbuilder.sm
+        if sm.find_user(username="max.manager") is None and sm.find_role("Manager"):
+            sm.add_user("max.manager", "Max", "Manager", "max.manager@example.com",
+                        sm.find_role("Manager"), users_password)
     counts = {"accounts": len(accounts), "contacts": len(people),
-              "activities": len(activity_rows), "notes": len(notes)}
+              "activities": len(activity_rows), "notes": len(notes), "reports": 1}
     ids = [p.id for p in people]
     ext = current_trellis()
     for plugin in ext.plugins.loaded():

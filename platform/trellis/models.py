@@ -403,6 +403,48 @@ class MergeChange(Model):
     row_data: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
 
 
+class DashboardLayout(Model):
+    """A user's own arrangement of the dashboard: which widgets, in which order.
+
+    Without a row the user sees the default dashboard of their roles."""
+
+    __tablename__ = "trellis_dashboard_layout"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    #: Widget names (``<plugin>.<widget>``), in display order.
+    widgets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class SavedReport(Model):
+    """A report-builder definition saved by a user, private or shared with everyone.
+
+    It always runs under the *viewer's* record rules, so a shared report shows
+    each user only the records they may see."""
+
+    __tablename__ = "trellis_report"
+    __table_args__ = (Index("ix_trellis_report_owner", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id",
+                                                               ondelete="CASCADE"))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The definition: ``{"model", "filters", "group_by", "measures", "chart", ...}``
+    #: (see :mod:`trellis.reportbuilder`).
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+    owner: Mapped[Optional[User]] = relationship(User, foreign_keys=[owner_id])
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 class ConsentRecord(Model):
     """One entry of the consent ledger: a contact granted or withdrew consent to be
     reached on a channel for a purpose.  Append-only (:mod:`trellis.consent`)."""

@@ -28,6 +28,7 @@ class RenderedPanel:
     label: str
     html: Markup
     failed: bool = False
+    wide: bool = False
 
 
 def for_model(model: str) -> list[tuple[str, Any]]:
@@ -60,5 +61,6 @@ def render(model: str, record: Any) -> list[RenderedPanel]:
                                             "shown.</p>"), failed=True))
             continue
         if html is not None:
-            out.append(RenderedPanel(plugin, spec.name, spec.label, Markup(html)))
+            out.append(RenderedPanel(plugin, spec.name, spec.label, Markup(html),
+                                     wide=getattr(spec, "wide", False)))
     return out

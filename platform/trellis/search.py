@@ -4,6 +4,12 @@ A model is searched only when its plugin is enabled, it has a list view, and
 the user may read that view; its rows pass through the user's record rule, so
 search never shows what the list would hide.  ``/search/?q=`` is the page,
 ``/api/v1/search/?q=`` the API; both need ``can_read`` on ``core.Search``.
+
+Ranking: each row scores by its best field — equal to the query (3), starting
+with it (2), containing it (1), ignoring case — and rows come best first, then
+newest; groups come in the order of their best row.  The matching sits behind
+:func:`matcher` (``condition, score``), the one place a full-text index
+(SQLite FTS5, PostgreSQL ``tsvector``) would plug in.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from flask import current_app, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.security.decorators import permission_name, protect
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, literal, or_, select
 
 from trellis.db import db
 from trellis.extension import current_trellis
@@ -31,9 +37,26 @@ def _views_by_model() -> dict[type, ModelView]:
     return views
 
 
+def _escape(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _pattern(q: str) -> str:
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escape(q)}%"
+
+
+def matcher(model: type, fields: tuple[str, ...], q: str) -> tuple[Any, Any]:
+    """``(condition, score)`` for rows of ``model`` matching ``q`` in ``fields``:
+    score 3 for a field equal to ``q``, 2 for one starting with it, 1 for one
+    containing it (ignoring case; the best field counts)."""
+    q = q.strip()
+    columns = [getattr(model, name) for name in fields]
+    contains = [c.ilike(_pattern(q), escape="\\") for c in columns]
+    equal = [func.lower(c) == q.lower() for c in columns]
+    prefix = [c.ilike(f"{_escape(q)}%", escape="\\") for c in columns]
+    score = case((or_(*equal), 3), (or_(*prefix), 2), else_=literal(1))
+    conditions = contains
+    return or_(*conditions), score
 
 
 def validate_query(q: str | None) -> dict[str, list[str]]:
@@ -48,7 +71,7 @@ def validate_query(q: str | None) -> dict[str, list[str]]:
 def search(q: str, per_model: int = PER_MODEL) -> list[dict[str, Any]]:
     """Matching records the current user may see, grouped by model in registry order."""
     ext, sm = current_trellis(), current_app.appbuilder.sm
-    views, pattern, groups = _views_by_model(), _pattern(q.strip()), []
+    views, groups = _views_by_model(), []
     for entry in ext.registry:
         view = views.get(entry.model)
         if not entry.searchable or view is None or not ext.is_enabled(entry.plugin):
@@ -57,16 +80,17 @@ def search(q: str, per_model: int = PER_MODEL) -> list[dict[str, Any]]:
             continue
         model = entry.model
         key = model.__mapper__.primary_key[0]
-        stmt = select(model).where(or_(*(getattr(model, field).ilike(pattern, escape="\\")
-                                         for field in entry.searchable)))
-        rows = db.session.scalars(restrict(stmt, model).order_by(key.desc())
+        condition, score = matcher(model, entry.searchable, q)
+        stmt = select(model, score.label("score")).where(condition)
+        rows = db.session.execute(restrict(stmt, model).order_by(score.desc(), key.desc())
                                   .limit(per_model)).all()
         if rows:
-            groups.append({"model": entry.name, "label": entry.label, "results": [
-                {"id": getattr(row, key.key), "title": str(row),
+            groups.append({"model": entry.name, "label": entry.label,
+                           "score": max(int(r.score) for r in rows), "results": [
+                {"id": getattr(row, key.key), "title": str(row), "score": int(rank),
                  "url": url_for(f"{view.endpoint}.show", pk=getattr(row, key.key))}
-                for row in rows]})
-    return groups
+                for row, rank in rows]})
+    return sorted(groups, key=lambda g: -g["score"])  # stable: registry order on ties
 
 
 class SearchView(BaseView):

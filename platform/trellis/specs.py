@@ -131,9 +131,12 @@ class ScheduleSpec:
 class WidgetSpec:
     """A dashboard widget; ``data()`` returns JSON-serialisable data.
 
-    ``kind`` is ``kpi``, ``table`` or ``bars`` (see :mod:`trellis.dashboard` for
-    the shape of each).  ``permission`` (``(permission, resource)``, e.g.
-    ``("can_read", "sales.Report")``) shows the widget only to users who have it.
+    ``kind`` is ``kpi``, ``series``, ``bars``, ``pie``, ``funnel`` or ``table``
+    (see :mod:`trellis.dashboard` for the shape of each).  ``permission``
+    (``(permission, resource)``, e.g. ``("can_read", "sales.Report")``) offers the
+    widget only to users who have it.  ``roles`` names the roles whose default
+    dashboard shows it (empty: every role's); users may still add it to their own
+    arrangement.  Default dashboards list widgets by ``order``, then plugin order.
     """
 
     name: str
@@ -141,6 +144,9 @@ class WidgetSpec:
     data: Callable[[], Any]
     kind: str = "kpi"
     permission: tuple[str, str] | None = None
+    roles: Sequence[str] = ()
+    order: int = 100
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,9 @@ class PanelSpec:
     which escapes), or ``None`` when it has nothing to show for that record.
     ``models`` are registry names (``contact``, ``account``...).  ``permission``
     (``(permission, resource)``) shows the panel only to users who have it.
-    Panels are shown by ``order``, then name.
+    Panels are shown by ``order``, then name.  ``wide=True`` gives the panel the
+    full width of the customer page (timelines, tables with many columns);
+    otherwise panels share the page two by two.
     """
 
     name: str
@@ -197,3 +205,4 @@ class PanelSpec:
     models: Sequence[str] = ("contact",)
     permission: tuple[str, str] | None = None
     order: int = 100
+    wide: bool = False

@@ -119,3 +119,59 @@ def _utc_minute_pg(element: Any, compiler: Any, **kw: Any) -> str:
 @compiles(utc_minute, "sqlite")
 def _utc_minute_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return "strftime('%%Y-%%m-%%d %%H:%%M', %s)" % compiler.process(element.clauses, **kw)
+
+
+BUCKETS = ("day", "week", "month", "quarter", "year")
+
+
+class date_bucket(FunctionElement):  # noqa: N801 - used like a SQL function
+    """``date_bucket(column, unit)``: the UTC period a date or timestamp falls in, as
+    sortable text: ``day`` ``'2024-03-05'``, ``week`` the ISO week's Monday
+    ``'2024-03-04'``, ``month`` ``'2024-03'``, ``quarter`` ``'2024-Q1'``, ``year``
+    ``'2024'`` (``None`` stays ``None``).  The report builder groups by it."""
+
+    type = String()
+    inherit_cache = True
+    name = "date_bucket"
+    _traverse_internals = [*FunctionElement._traverse_internals,
+                           ("unit", InternalTraversal.dp_plain_obj)]
+
+    def __init__(self, column: Any, unit: str) -> None:
+        if unit not in BUCKETS:
+            raise ValueError(f"unknown date bucket {unit!r}; use one of {', '.join(BUCKETS)}")
+        self.unit = unit
+        super().__init__(column)
+
+
+def _is_aware_timestamp(element: Any) -> bool:
+    column = list(element.clauses)[0]
+    kind = getattr(column, "type", None)
+    return isinstance(kind, DateTime) and bool(getattr(kind, "timezone", False))
+
+
+@compiles(date_bucket, "postgresql")
+def _bucket_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    if _is_aware_timestamp(element):
+        value = "timezone('UTC', %s)" % value
+    if element.unit == "week":
+        return "to_char(date_trunc('week', %s), 'YYYY-MM-DD')" % value
+    pattern = {"day": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": 'YYYY-"Q"Q',
+               "year": "YYYY"}[element.unit]
+    return "to_char(%s, '%s')" % (value, pattern)
+
+
+@compiles(date_bucket, "sqlite")
+def _bucket_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps timestamps as UTC text ('YYYY-MM-DD HH:MM:SS...')
+    value = compiler.process(element.clauses, **kw)
+    if element.unit == "day":
+        return "date(%s)" % value
+    if element.unit == "week":  # the next Sunday (or the day itself), minus six days
+        return "date(%s, 'weekday 0', '-6 days')" % value
+    if element.unit == "month":
+        return "strftime('%%Y-%%m', %s)" % value
+    if element.unit == "year":
+        return "strftime('%%Y', %s)" % value
+    return ("(strftime('%%Y', %s) || '-Q' || ((CAST(strftime('%%m', %s) AS INTEGER) + 2) / 3))"
+            % (value, value))

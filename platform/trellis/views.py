@@ -228,7 +228,13 @@ class TrellisModelView(ModelView):
         kwargs.setdefault("exportable", self.exportable and (routes is None or "export" in routes))
         item = g.pop("trellis_show_item", None)
         if entry is not None and item is not None and template == self.show_template:
-            from trellis.panels import render
-
-            kwargs.setdefault("panels", render(entry.name, item))
+            for key, value in self.show_context(entry.name, item).items():
+                kwargs.setdefault(key, value)
         return super().render_template(template, **kwargs)
+
+    def show_context(self, model: str, item: Any) -> dict[str, Any]:
+        """Extra template context of a record page: the plugins' panels.  Override
+        (calling ``super()``) to add more, as the customer pages do."""
+        from trellis.panels import render
+
+        return {"panels": render(model, item), "record": item}

@@ -517,15 +517,16 @@ def test_dashboard_shows_a_rep_only_their_figures(site, web_login):
             _db.session.add(Quota(user_id=ids[user], period_start=today - timedelta(days=3),
                                   period_end=today + timedelta(days=3), amount=Decimal("100")))
         _db.session.commit()
-    widgets = {w["name"]: w for w in client.get("/api/v1/dashboard/", headers=headers["rep"])
-               .get_json()["result"]}
+    widgets = {w["name"]: w for w in client.get("/api/v1/dashboard/?all=1",
+                                                headers=headers["rep"]).get_json()["result"]}
     assert {"sales.forecast_quarter", "sales.win_rate", "sales.pipeline_by_stage",
             "sales.quota_attainment", "sales.lost_reasons", "sales.won_by_rep"} <= set(widgets)
     bars = widgets["sales.pipeline_by_stage"]["data"]["bars"]
     assert [(b["label"], b["display"]) for b in bars] == [("Negotiation (1)", "2,000.00"),
                                                           ("Proposal (1)", "1,000.00")]
     assert [row[0] for row in widgets["sales.quota_attainment"]["data"]["rows"]] == ["rep"]
-    everyone = {w["name"]: w for w in client.get("/api/v1/dashboard/", headers=headers["admin"])
+    everyone = {w["name"]: w for w in client.get("/api/v1/dashboard/?all=1",
+                                                 headers=headers["admin"])
                 .get_json()["result"]}
     assert [row[0] for row in everyone["sales.quota_attainment"]["data"]["rows"]] == [
         "rep", "rep2"]
@@ -534,6 +535,9 @@ def test_dashboard_shows_a_rep_only_their_figures(site, web_login):
 
     web = app.test_client()
     web_login(web, "rep", "pw-123456")
+    # the rep's own arrangement: the team views too
+    assert client.put("/api/v1/dashboard/layout", headers=headers["rep"], json={"widgets": [
+        "sales.pipeline_by_stage", "sales.quota_attainment"]}).status_code == 200
     page = web.get("/dashboard/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)

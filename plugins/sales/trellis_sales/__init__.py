@@ -63,6 +63,8 @@ CATALOGUE = ["sales.Pipeline", "sales.Stage", "sales.Product", "sales.Assignment
              "sales.FollowUpPlan", "sales.FollowUpStep", "sales.Quota", "core.ExchangeRate"]
 READ_ONLY = ["sales.DealStageHistory", "sales.Overview", "sales.Report", "core.Search",
              "core.Dashboard"]
+#: Sales users run and save reports in the core's report builder.
+REPORTING = ["core.ReportBuilder"]
 
 
 def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
@@ -154,9 +156,12 @@ def trellis_dashboard_widgets() -> list:
 @hookimpl
 def trellis_roles() -> list[RoleSpec]:
     return [
-        RoleSpec("Sales Rep", _grants(SELLING, CATALOGUE + READ_ONLY), scope="own"),
-        RoleSpec("Sales Manager", _grants(SELLING + CATALOGUE, READ_ONLY), scope="team"),
+        RoleSpec("Sales Rep", _grants(SELLING + REPORTING, CATALOGUE + READ_ONLY), scope="own"),
+        RoleSpec("Sales Manager", _grants(SELLING + CATALOGUE + REPORTING, READ_ONLY),
+                 scope="team"),
         RoleSpec("CRM User", [("can_read", "sales.Overview")]),
+        # the core's CRM-wide manager reads every sales record and report
+        RoleSpec("Manager", [("can_read", r) for r in SELLING + CATALOGUE + READ_ONLY]),
     ]
 
 

@@ -1,8 +1,11 @@
 """The sales plugin's dashboard widgets (``trellis_dashboard_widgets``).
 
-Each widget is computed from a report of :mod:`trellis_sales.reports` inside the
-request, so it shows only what the user's record rules let them see.  All need
-``can_read`` on ``sales.Report``.
+Each widget is computed from a report of :mod:`trellis_sales.reports` (or one
+``restrict()``-ed query) inside the request, so it shows only what the user's
+record rules let them see.  All need ``can_read`` on ``sales.Report``.  A Sales
+Rep's default dashboard is the pipeline by stage, forecast vs won, win rate and
+overdue follow-ups; a Sales Manager's adds the team views (won by rep, quota
+attainment, lost reasons, the quarter's forecast).
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 
 from trellis.currency import company_currency
+from trellis.db import db, utcnow
+from trellis.rules import restrict
 from trellis.specs import WidgetSpec
 from trellis_sales import reports
+from trellis_sales.models import Task
 
 PERMISSION = ("can_read", "sales.Report")
+REPS = ("Sales Rep", "Sales Manager")
+MANAGERS = ("Sales Manager",)
 
 
 def _today() -> date:
@@ -72,18 +80,69 @@ def forecast_this_quarter() -> dict[str, Any]:
 
 
 def win_rate_90_days() -> dict[str, Any]:
-    since = _today() - timedelta(days=89)
+    """Won ÷ closed over the last 90 days, beside the 90 days before."""
+    today = _today()
+    since = today - timedelta(days=89)
     rows = reports.win_rate(reports.TOTAL, since=since)
+    before = reports.win_rate(reports.TOTAL, since=since - timedelta(days=90),
+                              until=since - timedelta(days=1))
     row = rows[0] if rows else {"won": 0, "lost": 0, "win_rate": None}
+    previous = before[0]["win_rate"] if before else None
     rate = row["win_rate"]
-    return {"value": None if rate is None else f"{rate:.1f} %",
+    data = {"value": None if rate is None else f"{rate:.1f} %",
             "win_rate": rate, "won": row["won"], "lost": row["lost"],
             "note": f"Last 90 days: {row['won']} won, {row['lost']} lost."}
+    if rate is not None and previous is not None:
+        data.update(number=rate, previous=previous, previous_display=f"{previous:.1f} %",
+                    previous_label="the 90 days before")
+    return data
+
+
+def overdue_tasks() -> dict[str, Any]:
+    """Open follow-ups past their due time, beside how many were overdue a week ago
+    (open then and due before then): fewer is better."""
+    now = utcnow()
+    week_ago = now - timedelta(days=7)
+    overdue_now = and_(Task.done_at.is_(None), Task.due_at < now)
+    overdue_then = and_(Task.due_at < week_ago,
+                        or_(Task.done_at.is_(None), Task.done_at > week_ago))
+    count_now, count_then = db.session.execute(restrict(select(
+        func.count().filter(overdue_now), func.count().filter(overdue_then))
+        .select_from(Task).where(Task.due_at < now), Task)).one()
+    return {"value": f"{count_now:,}", "number": count_now, "previous": count_then,
+            "previous_display": f"{count_then:,}", "previous_label": "a week ago",
+            "better": "down", "note": "Open follow-ups past their due time."}
+
+
+def forecast_vs_won() -> dict[str, Any]:
+    """Per month, from three months ago to two ahead: the weighted forecast of open
+    deals expected to close in the month, their best case, and what was won."""
+    today = _today()
+    first = date(today.year, today.month, 1)
+    months = []
+    for shift in range(-3, 3):
+        index = first.year * 12 + first.month - 1 + shift
+        months.append(date(index // 12, index % 12 + 1, 1))
+    end = date(months[-1].year + months[-1].month // 12, months[-1].month % 12 + 1, 1)
+    rows = {r["month"]: r for r in reports.forecast("month", close_from=months[0],
+                                                    close_to=end - timedelta(days=1))}
+    labels = [m.strftime("%Y-%m") for m in months]
+
+    def values(field: str) -> list[float]:
+        return [float(rows[m][field]) if m in rows else 0.0 for m in labels]
+
+    return {"labels": labels, "x_label": "Month (expected close / won)",
+            "y_label": company_currency(),
+            "series": [{"label": "Forecast (weighted)", "values": values("weighted")},
+                       {"label": "Best case", "values": values("best_case")},
+                       {"label": "Won", "values": values("won")}],
+            "unconverted": _unconverted(list(rows.values()), "best_case")}
 
 
 def pipeline_by_stage() -> dict[str, Any]:
     rows = [r for r in reports.forecast("stage") if r["open_deals"]]
     return {"unit": f"Open amounts (best case), {company_currency()}",
+            "x_label": "Stage (open deals)", "y_label": company_currency(),
             "bars": [{"label": f"{r['stage']} ({r['open_deals']})",
                       "value": float(r["best_case"]), "display": _fmt(r["best_case"])}
                      for r in rows],
@@ -113,6 +172,7 @@ def won_by_rep_this_quarter() -> dict[str, Any]:
             if Decimal(r["won"])]
     names = _user_names({r["owner"] for r in rows})
     return {"unit": f"Won this quarter, {company_currency()}",
+            "x_label": "Rep", "y_label": company_currency(),
             "bars": [{"label": names.get(r["owner"], "(no owner)"), "value": float(r["won"]),
                       "display": _fmt(r["won"])} for r in rows],
             "unconverted": _unconverted(rows, "won")}
@@ -120,16 +180,25 @@ def won_by_rep_this_quarter() -> dict[str, Any]:
 
 def widgets() -> list[WidgetSpec]:
     return [
-        WidgetSpec("forecast_quarter", "Forecast this quarter", forecast_this_quarter,
-                   kind="kpi", permission=PERMISSION),
-        WidgetSpec("win_rate", "Win rate", win_rate_90_days, kind="kpi",
-                   permission=PERMISSION),
         WidgetSpec("pipeline_by_stage", "Pipeline by stage", pipeline_by_stage, kind="bars",
-                   permission=PERMISSION),
+                   permission=PERMISSION, roles=REPS, order=10,
+                   description="Open deals' amounts (best case) per stage."),
+        WidgetSpec("forecast_vs_won", "Forecast vs won", forecast_vs_won, kind="bars",
+                   permission=PERMISSION, roles=REPS, order=11,
+                   description="Weighted forecast and best case by expected-close month, "
+                               "beside the amounts won in each month."),
+        WidgetSpec("win_rate", "Win rate", win_rate_90_days, kind="kpi",
+                   permission=PERMISSION, roles=REPS, order=12,
+                   description="Won ÷ (won + lost) over the last 90 days."),
+        WidgetSpec("overdue_tasks", "Overdue follow-ups", overdue_tasks, kind="kpi",
+                   permission=PERMISSION, roles=REPS, order=13,
+                   description="Open follow-ups past their due time."),
+        WidgetSpec("forecast_quarter", "Forecast this quarter", forecast_this_quarter,
+                   kind="kpi", permission=PERMISSION, roles=MANAGERS, order=14),
         WidgetSpec("won_by_rep", "Won this quarter by rep", won_by_rep_this_quarter,
-                   kind="bars", permission=PERMISSION),
+                   kind="bars", permission=PERMISSION, roles=MANAGERS, order=15),
         WidgetSpec("quota_attainment", "Quota attainment", quota_attainment_now,
-                   kind="table", permission=PERMISSION),
+                   kind="table", permission=PERMISSION, roles=MANAGERS, order=16),
         WidgetSpec("lost_reasons", "Top lost reasons (90 days)", lost_reasons_90_days,
-                   kind="table", permission=PERMISSION),
+                   kind="table", permission=PERMISSION, roles=MANAGERS, order=17),
     ]

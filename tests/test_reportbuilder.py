@@ -4,6 +4,8 @@ reports on the dashboard, CSV/XLSX export."""
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 from datetime import datetime, timezone
@@ -271,7 +273,8 @@ def test_export_csv_and_xlsx_neutralise_formulas(site):
     response = client.post("/api/v1/report/export?format=csv", headers=headers["admin"],
                            json=definition)
     assert response.status_code == 200
-    assert response.headers["Content-Disposition"] == 'attachment; filename="report.csv"'
+    assert re.fullmatch(r"attachment; filename=report-\d{8}-\d{6}\.csv",
+                        response.headers["Content-Disposition"])
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows == [["Name", "Sum of amount"], ["'=HYPERLINK(\"http://x\")", "1"],
                     ["D4", "1000"], ["D5", "10"]]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tempfile
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -29,7 +30,6 @@ from typing import Any, Iterable, Iterator
 
 from flask import current_app, request, send_file
 from flask_appbuilder.urltools import get_filter_args, get_order_args
-from sqlalchemy import insert
 
 FORMATS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -62,7 +62,7 @@ def _cell(value: Any, xlsx: bool) -> Any:
         value = json.dumps(value, default=str)
     if value is None:
         return None if xlsx else ""
-    return neutralise(value)
+    return value if xlsx else neutralise(value)  # XLSX: typed as text instead (below)
 
 
 def write(rows: Iterable[Iterable[Any]], header: list[str], fmt: str) -> tuple[Any, int]:
@@ -80,12 +80,23 @@ def write(rows: Iterable[Iterable[Any]], header: list[str], fmt: str) -> tuple[A
         text.detach()
     else:
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet("Export")
-        sheet.append(header)
+
+        def text(value: Any, bold: bool = False) -> Any:
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"  # text, never a formula, whatever it starts with
+            if bold:
+                cell.font = Font(bold=True)
+            return cell
+
+        sheet.append([text(str(h), bold=True) for h in header])
         for row in rows:
-            sheet.append([_cell(v, True) for v in row])
+            cells = [_cell(v, True) for v in row]
+            sheet.append([text(c) if isinstance(c, str) else c for c in cells])
             count += 1
         book.save(out)
     out.seek(0)
@@ -99,17 +110,24 @@ def _records(query: Any, names: list[str]) -> Iterator[list[Any]]:
 
 def audit_export(model: str, fmt: str, rows: int, filters: dict[str, Any]) -> None:
     """One audit entry for an export (who, what, how many rows, which filters)."""
-    from trellis.context import current_actor
-    from trellis.db import db, utcnow
-    from trellis.models import AuditEntry
+    from trellis import audit
+    from trellis.db import db
 
-    actor = current_actor()
-    db.session.execute(insert(AuditEntry.__table__).values(
-        occurred_at=utcnow(), user_id=actor.user_id if actor else None,
-        username=actor.username if actor else None, source=actor.source if actor else "system",
-        action="exported", model=model, record_id="*",
-        changes={"format": fmt, "rows": rows, "filters": filters}))
+    audit.log(db.session, "exported", model, "*",
+              {"format": fmt, "rows": rows, "filters": filters})
     db.session.commit()
+
+
+def download(fmt: str, name: str, header: list[str], rows: Iterable[Iterable[Any]], *,
+             audited_as: str, filters: dict[str, Any] | None = None) -> Any:
+    """A CSV/XLSX download of any table (a list, a report), audited as an export
+    of ``audited_as``; cells that could run as formulas are neutralised."""
+    out, count = write(rows, list(header), fmt)
+    audit_export(audited_as, fmt, count, filters or {})
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:80] or "export"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return send_file(out, mimetype=FORMATS[fmt], as_attachment=True,
+                     download_name=f"{stem}-{stamp}.{fmt}")
 
 
 def export_view(view: Any, fmt: str) -> Any:
@@ -124,9 +142,5 @@ def export_view(view: Any, fmt: str) -> Any:
     query = view.datamodel.apply_all(view.datamodel.session.query(model), joined,
                                      order_column, order_direction)
     names = columns_of(model)
-    out, count = write(_records(query, names), names, fmt)
     filters = {k: v for k, v in request.args.items() if k.startswith("_flt_")}
-    audit_export(name, fmt, count, filters)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return send_file(out, mimetype=FORMATS[fmt], as_attachment=True,
-                     download_name=f"{name}-{stamp}.{fmt}")
+    return download(fmt, name, names, _records(query, names), audited_as=name, filters=filters)

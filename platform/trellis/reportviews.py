@@ -17,7 +17,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import or_, select
 
-from trellis import reportbuilder, spreadsheet
+from trellis import export, reportbuilder
 from trellis.db import db
 from trellis.models import SavedReport
 
@@ -66,12 +66,13 @@ def _export(definition: Any, fmt: str, name: str) -> Any:
     report = reportbuilder.validate(definition)
     result = reportbuilder.run(report)
     header = [c["label"] for c in result["columns"]]
-    return spreadsheet.download(fmt, name, header, reportbuilder.display_rows(result))
+    return export.download(fmt, name, header, reportbuilder.display_rows(result),
+                           audited_as="report", filters={"report": name})
 
 
 def _format() -> str:
     fmt = request.args.get("format", "csv")
-    if fmt not in spreadsheet.FORMATS:
+    if fmt not in export.FORMATS:
         raise ValidationError({"format": ["Use csv or xlsx."]})
     return fmt
 

@@ -67,6 +67,25 @@ def test_named_events_wait_for_the_commit_or_go_at_once_outside_a_transaction(ca
     assert capture.events[2].data == {"reason": "price"}
 
 
+def test_events_after_a_set_based_write_wait_for_its_commit(captured):
+    """``session.execute(update(...))`` writes without a flush; an event queued after
+    it must not go before that write commits (nor, on SQLite, wait on its lock)."""
+    from sqlalchemy import insert, update
+
+    app, capture = captured
+    with app.app_context():
+        db.session.execute(insert(Contact), [{"first_name": "Set", "last_name": "Based"}])
+        emit("bulk.imported", {"rows": 1})
+        assert capture.names() == []
+        db.session.commit()
+        assert capture.names() == ["bulk.imported"]
+        db.session.execute(update(Contact).values(email="set@example.com"))
+        emit("bulk.updated")
+        assert capture.names() == ["bulk.imported"]
+        db.session.rollback()
+    assert capture.names() == ["bulk.imported"]  # the rolled-back write took its event
+
+
 def test_a_rolled_back_savepoint_drops_only_what_it_queued(captured):
     app, capture = captured
     with app.app_context():

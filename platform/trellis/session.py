@@ -114,6 +114,16 @@ def _wrote(session: Any, flush_context: Any) -> None:
     session.info[_WROTE] = True
 
 
+@sa_event.listens_for(TrellisSession, "do_orm_execute")
+def _wrote_set_based(state: Any) -> None:
+    """``session.execute(insert(...)/update(...)/delete(...))`` writes without a flush:
+    it counts too, so events queued after it wait for the same commit (delivered
+    earlier they would act on data not yet committed, and on SQLite the outbox's
+    own connection would wait for the lock this transaction holds)."""
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
 @sa_event.listens_for(TrellisSession, "after_commit")
 def _committed(session: Any) -> None:
     session.info.pop(_WROTE, None)

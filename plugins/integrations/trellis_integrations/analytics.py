@@ -102,7 +102,8 @@ def widget_conversion() -> dict[str, Any]:
 
 def widget_top_pages() -> dict[str, Any]:
     return {"bars": [{"label": p["path"], "value": p["views"], "display": f"{p['views']:,}"}
-                     for p in top_pages(limit=8)], "unit": "views"}
+                     for p in top_pages(limit=8)],
+            "unit": "Page views (30 days)", "x_label": "Page", "y_label": "Page views"}
 
 
 def widget_top_products() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from trellis import core_plugin
 from trellis.config import from_environment
 from trellis.db import db
 from trellis.extension import Trellis
+from trellis.headers import security_headers
 from trellis.fastpaths import TrellisSecurityManager, cache_rison_validators
 from trellis.plugins import CORE, discover
 from trellis.rules import SCOPES
@@ -82,7 +83,7 @@ def create_app(
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore
     app.before_request(_gate)
-    app.after_request(_security_headers)
+    security_headers(app)
     app.register_error_handler(404, _api_error)
     app.register_error_handler(405, _api_error)
     return app
@@ -329,8 +330,3 @@ def _api_error(error: Any) -> Any:
     return error
 
 
-def _security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response

@@ -22,6 +22,8 @@ ENVIRONMENT = [
      "permission stops working within this time)", "2"),
     ("TRELLIS_QUEUE_PREFIX", "prefix of rq queue names (one Redis, several Trellis sites)", "trellis-"),
     ("TRELLIS_SECURE_COOKIES", "1: session cookies only over HTTPS (set it in production)", "0"),
+    ("TRELLIS_FORCE_HTTPS", "1: redirect http to https and send Strict-Transport-Security "
+     "(behind a TLS-terminating proxy, with TRELLIS_PROXY_FIX=1)", "0"),
     ("TRELLIS_LOGIN_RATE_LIMIT", "login attempts allowed per client address", "10 per minute"),
     ("TRELLIS_COUNT_CAP", "lists count rows exactly up to this many, then report 'more'", "10000"),
     ("TRELLIS_LOG_LEVEL", "log level of the trellis loggers", "INFO"),
@@ -145,6 +147,7 @@ def from_environment() -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": secure,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SECURE": secure,
+        "TRELLIS_FORCE_HTTPS": env("TRELLIS_FORCE_HTTPS", "0") == "1",
         "JWT_ACCESS_TOKEN_EXPIRES": 900,
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     }

@@ -1,3 +1,14 @@
+/* Forms that ask before they act (data-confirm: the question); no inline handlers,
+ * which the Content-Security-Policy refuses. */
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+})();
+
 /* Live progress of an import: poll its status until it has finished, then reload
  * once so the error report and the revert button appear. */
 (function () {

@@ -21,12 +21,28 @@ from sqlalchemy import select
 from trellis.auth import AuthMixin, TrellisAuthDBView, TrellisSecurityApi
 
 
+def _without_download(view: type) -> type:
+    """FAB's security view without its ``/download/<file>`` route (it serves
+    UPLOAD_FOLDER, which Trellis does not use).  Same class name: same endpoints
+    and permissions."""
+    return type(view.__name__, (view,), {"exclude_route_methods": {"download"}})
+
+
 class TrellisSecurityManager(AuthMixin, SecurityManager):
     """FAB's SQLAlchemy security manager with cached role grants (and the sign-in
     hardening of :mod:`trellis.auth`)."""
 
     authdbview = TrellisAuthDBView
     security_api = TrellisSecurityApi
+    userdbmodelview = _without_download(SecurityManager.userdbmodelview)
+    rolemodelview = _without_download(SecurityManager.rolemodelview)
+    groupmodelview = _without_download(SecurityManager.groupmodelview)
+    permissionmodelview = _without_download(SecurityManager.permissionmodelview)
+    viewmenumodelview = _without_download(SecurityManager.viewmenumodelview)
+    permissionviewmodelview = _without_download(SecurityManager.permissionviewmodelview)
+    #: FAB's user statistics chart loads Google Charts from a CDN (and answers 500
+    #: to a non-numeric group): not offered.
+    userstatschartview = None
 
     _grants: dict[int, frozenset[tuple[str, str]]] = {}
     _grants_read_at = float("-inf")

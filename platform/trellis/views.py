@@ -65,6 +65,9 @@ class TrellisModelView(ModelView):
     list_template = "trellis/list.html"
     #: Offer CSV/XLSX export of the (filtered) list (:mod:`trellis.export`).
     exportable = True
+    #: FAB's ``/download/<file>`` serves its UPLOAD_FOLDER for file columns, which
+    #: Trellis models do not use (attachments are served by the plugins that keep them).
+    exclude_route_methods = {"download"}
 
     def __init__(self, **kwargs: Any) -> None:
         # Every @action needs can_write on the resource unless the view maps it

@@ -82,6 +82,7 @@ def create_app(
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore
+    app.before_request(_refuse_oversized)
     app.before_request(_gate)
     security_headers(app)
     app.register_error_handler(404, _api_error)
@@ -229,6 +230,20 @@ def _name_permissions(plugin: str, cls: type) -> None:
 
 
 # ---------------------------------------------------------------- requests
+
+
+def _refuse_oversized():
+    """413 for a body declared larger than ``MAX_CONTENT_LENGTH``, before any view
+    reads it (FAB's REST views would turn werkzeug's 413 into a 500)."""
+    from flask import current_app
+
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        message = f"The request body is larger than the limit of {limit:,} bytes."
+        if request.path.startswith("/api/"):
+            return jsonify(message=message), 413
+        return message, 413
+    return None
 
 
 def _gate():

@@ -324,17 +324,13 @@ def _filter_value(field: Field, op: str, value: Any) -> Any:
 # ------------------------------------------------------------------ running
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _condition(column: Any, op: str, value: Any) -> Any:
     if op == "is_null":
         return column.is_(None) if value else column.is_not(None)
     if op == "contains":
-        return column.ilike(f"%{_escape_like(value)}%", escape="\\")
+        return column.icontains(value, autoescape=True)
     if op == "starts_with":
-        return column.ilike(f"{_escape_like(value)}%", escape="\\")
+        return column.istartswith(value, autoescape=True)
     if op == "in":
         return column.in_(value)
     return {"eq": column.__eq__, "ne": column.__ne__, "lt": column.__lt__,

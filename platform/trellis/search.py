@@ -37,23 +37,15 @@ def _views_by_model() -> dict[type, ModelView]:
     return views
 
 
-def _escape(q: str) -> str:
-    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _pattern(q: str) -> str:
-    return f"%{_escape(q)}%"
-
-
 def matcher(model: type, fields: tuple[str, ...], q: str) -> tuple[Any, Any]:
     """``(condition, score)`` for rows of ``model`` matching ``q`` in ``fields``:
     score 3 for a field equal to ``q``, 2 for one starting with it, 1 for one
     containing it (ignoring case; the best field counts)."""
     q = q.strip()
     columns = [getattr(model, name) for name in fields]
-    contains = [c.ilike(_pattern(q), escape="\\") for c in columns]
+    contains = [c.icontains(q, autoescape=True) for c in columns]  # % and _ are literal
     equal = [func.lower(c) == q.lower() for c in columns]
-    prefix = [c.ilike(f"{_escape(q)}%", escape="\\") for c in columns]
+    prefix = [c.istartswith(q, autoescape=True) for c in columns]
     score = case((or_(*equal), 3), (or_(*prefix), 2), else_=literal(1))
     conditions = contains
     return or_(*conditions), score

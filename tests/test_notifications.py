@@ -4,7 +4,6 @@ server: aiosmtpd)."""
 from __future__ import annotations
 
 import email
-import socket
 from datetime import timedelta
 
 import pytest
@@ -14,33 +13,7 @@ from trellis.db import db, utcnow
 from trellis.jobs import execute
 from trellis.models import Notification, UserPreference
 from trellis.notifications import EMAIL_JOB, notify
-from trellis.testing import csrf_token
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    """A real SMTP server on localhost collecting what it receives."""
-    from aiosmtpd.controller import Controller
-
-    class Collect:
-        def __init__(self) -> None:
-            self.envelopes: list = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
-            self.envelopes.append(envelope)
-            return "250 Message accepted"
-
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+from trellis.testing import csrf_token, free_port
 
 
 @pytest.fixture

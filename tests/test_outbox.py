@@ -19,6 +19,7 @@ from trellis.db import db, utcnow
 from trellis.jobs import enqueue
 from trellis.models import Activity, Contact, OutboxItem
 from trellis.specs import EventHandler, JobSpec, Manifest
+from trellis.testing import free_port
 
 RUNS: list[str] = []
 FAILURES = {"left": 0}
@@ -166,12 +167,6 @@ def test_admin_sees_dead_items_and_monitoring_gets_queue_figures(site, web_login
 
 
 # ------------------------------------------------------------------ a real Redis outage
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivateRedis:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import email
-import socket
 import time
 
 import pytest
@@ -12,12 +11,7 @@ import pytest
 from trellis import mail, signing, templating
 from trellis.db import db
 from trellis.models import Account, Contact, Tag
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from trellis.testing import free_port
 
 
 # ------------------------------------------------------------------ templating
@@ -123,25 +117,6 @@ def test_signed_tokens_carry_data_and_refuse_tampering_other_purposes_and_age(
 
 
 # ------------------------------------------------------------------ mail
-
-
-@pytest.fixture
-def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    class Collect:
-        def __init__(self):
-            self.envelopes = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
-            self.envelopes.append(envelope)
-            return "250 OK"
-
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
 
 
 def test_html_alternative_headers_and_threading_reach_a_real_smtp_server(

@@ -450,7 +450,7 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     """Run an rq worker for Trellis jobs (needs TRELLIS_REDIS_URL)."""
     from rq import Worker
 
-    from trellis.jobs import set_worker_app
+    from trellis.jobs import WORKER_MAINTENANCE_SECONDS, set_worker_app
 
     ext = current_trellis()
     if ext.jobs.redis is None:
@@ -459,7 +459,8 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     names = queues or sorted({spec.queue for _, spec in ext.jobs.specs.values()})
     set_worker_app(current_app._get_current_object())  # type: ignore[attr-defined]
     db.engine.dispose()
-    Worker([ext.jobs.queue(n) for n in names], connection=ext.jobs.redis).work(
+    Worker([ext.jobs.queue(n) for n in names], connection=ext.jobs.redis,
+           maintenance_interval=WORKER_MAINTENANCE_SECONDS).work(
         burst=burst, with_scheduler=False)
 
 

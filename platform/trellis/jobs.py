@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 #: The import path rq stores for every Trellis job.  Never change it.
 DISPATCHER = "trellis.jobs.execute"
 
+#: Seconds between a worker's maintenance runs, which also give the jobs of a worker
+#: that died (its heartbeat lapsed, 90 s) back to the queue.
+WORKER_MAINTENANCE_SECONDS = 60
+
 _worker_app: Flask | None = None
 _pool_pid: int | None = None
 
@@ -97,9 +101,12 @@ class JobRunner:
         outbox keeps it for the relay."""
         _plugin, spec = self.spec(name)
         if self.redis is not None:
+            from rq import Retry
+
             return self.queue(spec.queue).enqueue(
                 DISPATCHER, name, kwargs, actor_id, job_id=job_id,
                 job_timeout=spec.timeout, description=spec.description or name,
+                retry=Retry(max=spec.retries) if spec.retries else None,
             )
         return execute(name, kwargs, actor_id)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from trellis.db import db, utcnow
 from trellis.models import OutboxItem
@@ -133,7 +134,13 @@ def deliver(items: list[Item]) -> int:
         else:
             if item.id is not None:
                 done.append(item.id)
-    _settle(done, failed)
+    try:
+        _settle(done, failed)
+    except SQLAlchemyError as exc:  # the database went away after the commit
+        # The caller's work is committed; the rows stay claimed and the relay
+        # delivers them again when the claim runs out (at least once).
+        log.warning("could not record the delivery of outbox rows %s: %s",
+                    [i.id for i in items], exc)
     return len(items) - len(failed)
 
 

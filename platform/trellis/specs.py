@@ -115,6 +115,10 @@ class JobSpec:
     queue: str = "default"
     timeout: int = 600
     description: str = ""
+    #: With Redis: how many more times rq runs the job (queued again at once) after it
+    #: raised, timed out or its worker died mid-job; 0 for a job that must never run
+    #: twice.  Jobs must be idempotent (claim their rows first).
+    retries: int = 3
 
 
 @dataclass(frozen=True)

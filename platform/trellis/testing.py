@@ -16,6 +16,7 @@ with the ``postgres_url`` fixture), its migrations applied, the listed plugins
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from typing import Any, Callable, Iterable, Iterator
 
@@ -235,3 +236,35 @@ def make_user() -> Callable[..., Any]:
                                role_objs, password).id
 
     return make
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SMTPCollector:
+    """An aiosmtpd handler keeping every message it receives (``envelopes``)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Any, SMTPCollector]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: ``(controller, collector)``;
+    point Trellis at ``controller.hostname``/``controller.port`` and read
+    ``collector.envelopes``."""
+    from aiosmtpd.controller import Controller
+
+    collector = SMTPCollector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, collector
+    controller.stop()

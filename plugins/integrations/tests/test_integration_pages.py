@@ -73,29 +73,16 @@ def test_pages_render_with_demo_data(trellis_app_factory, web_login, make_user):
         assert clerk.get(path).status_code in (302, 403), path
 
 
-def test_smtp_connection_test_against_a_real_server(trellis_app_factory, web_login):
+def test_smtp_connection_test_against_a_real_server(trellis_app_factory, web_login,
+                                                     smtp_server):
     """The connectors page tests the configured SMTP server (aiosmtpd here)."""
-    from aiosmtpd.controller import Controller
-
-    class Sink:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
-            return "250 OK"
-
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        app = trellis_app_factory(plugins=["integrations"], config={
-            "TRELLIS_SMTP_HOST": "127.0.0.1", "TRELLIS_SMTP_PORT": port})
-        client = app.test_client()
-        web_login(client)
-        page = client.get("/integrations/connectors/").get_data(as_text=True)
-        tested = client.post("/integrations/connectors/test/smtp",
-                             data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
-        assert f"SMTP 127.0.0.1:{port} answered 250" in tested
-    finally:
-        controller.stop()
+    controller, _ = smtp_server
+    port = controller.port
+    app = trellis_app_factory(plugins=["integrations"], config={
+        "TRELLIS_SMTP_HOST": "127.0.0.1", "TRELLIS_SMTP_PORT": port})
+    client = app.test_client()
+    web_login(client)
+    page = client.get("/integrations/connectors/").get_data(as_text=True)
+    tested = client.post("/integrations/connectors/test/smtp",
+                         data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
+    assert f"SMTP 127.0.0.1:{port} answered 250" in tested

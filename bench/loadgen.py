@@ -54,11 +54,17 @@ def run(job: dict) -> dict:
                 break
             path = paths[i % len(paths)]
             i += concurrency
+            method, body, send_headers = "GET", None, headers
+            if isinstance(path, dict):  # a write: {"method", "path", "body"} ({n}: a counter)
+                method = path["method"]
+                body = json.dumps(path.get("body", {})).replace("{n}", f"{index}-{i}")
+                send_headers = {**headers, "Content-Type": "application/json"}
+                path = path["path"]
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
                     reconnects[index] += 1
-                conn.request("GET", path, headers=headers)
+                conn.request(method, path, body=body, headers=send_headers)
                 response = conn.getresponse()
                 body = response.read()
                 status = response.status
@@ -87,11 +93,11 @@ def run(job: dict) -> dict:
     cpu_after = os.times()
 
     samples = [s for per_thread in results for s in per_thread]
-    ok = sorted(lat for lat, status, _ in samples if status == 200)
+    ok = sorted(lat for lat, status, _ in samples if status in (200, 201))
     statuses: dict[str, int] = {}
     for _, status, _ in samples:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
-    body_bytes = [size for _, status, size in samples if status == 200]
+    body_bytes = [size for _, status, size in samples if status in (200, 201)]
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     return {
         "requests": len(samples),

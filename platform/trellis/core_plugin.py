@@ -26,7 +26,8 @@ from trellis.admin import (
 )
 from trellis.api import TrellisModelApi, model_api
 from trellis import currency, customer, dashboard, reportviews
-from trellis import businesshours, consent, duplicates, outbox_views, privacy, two_factor
+from trellis import businesshours, consent, duplicates, outbox_views, privacy, savedviews
+from trellis import two_factor
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -197,7 +198,8 @@ SEARCH = ("can_read", "core.Search")
 REPORTS_READ = [("can_read", reportviews.RESOURCE)]
 REPORTS_WRITE = REPORTS_READ + [("can_write", reportviews.RESOURCE)]
 #: Everyone reads and marks read their own notifications and sets their own preferences.
-INBOX = [(p, r) for r in (inbox.NOTIFICATION, inbox.PREFERENCE, "core.TwoFactor")
+INBOX = [(p, r) for r in (inbox.NOTIFICATION, inbox.PREFERENCE, "core.TwoFactor",
+                           savedviews.RESOURCE)
          for p in ("can_read", "can_write")]
 
 
@@ -264,6 +266,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(businesshours.HolidayView),
         ViewSpec(privacy.PrivacyView),
         ViewSpec(outbox_views.OutboxView, "Jobs", icon="fa-cogs", category=admin),
+        ViewSpec(savedviews.SavedViewsView, "Saved views", icon="fa-bookmark", category="Me"),
     ]
 
 
@@ -347,6 +350,7 @@ def trellis_schedules() -> list[ScheduleSpec]:
 @hookimpl
 def trellis_app_ready(app: Any) -> None:
     app.context_processor(inbox.unread_badge)  # the navbar's notification bell
+    app.context_processor(savedviews.menu_context)  # saved and pinned list views
 
 
 @hookimpl

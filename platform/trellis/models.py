@@ -445,6 +445,29 @@ class SavedReport(Model):
         return self.name
 
 
+class SavedView(Model):
+    """A list page's filters, sort and page size saved under a name: the owner's own
+    or shared with everyone, and pinned to the owner's menu."""
+
+    __tablename__ = "trellis_saved_view"
+    __table_args__ = (Index("ix_trellis_saved_view_owner", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: The list view's endpoint name (its class, e.g. ``ContactView``).
+    view: Mapped[str] = mapped_column(String(100), index=True)
+    #: The list's query string, only filter/sort/page-size arguments.
+    query: Mapped[str] = mapped_column(String(2000), default="")
+    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id",
+                                                               ondelete="CASCADE"))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 class ConsentRecord(Model):
     """One entry of the consent ledger: a contact granted or withdrew consent to be
     reached on a channel for a purpose.  Append-only (:mod:`trellis.consent`)."""

@@ -1,8 +1,13 @@
-"""Trellis Service: Tickets with SLAs, multichannel intake, knowledge base and satisfaction surveys.
+"""Trellis Service: tickets with SLAs, multichannel intake, knowledge base and
+satisfaction surveys.
 
-A skeleton for now: it installs, declares its dependencies, settings and
-migration branch, and shows an overview page and a status API.  Its features
-arrive in their own issues.
+Where things are: ``models.py`` (tables), ``behaviour.py`` (rules on every
+save: defaults, status workflow, first response), ``assignment.py``
+(round-robin / least-open within a team, skipping away agents), ``sla.py``
+(due times in business hours, pause while pending, the periodic check),
+``timeline.py`` (ticket events on the customer's Activity timeline),
+``web.py`` (views and REST APIs).  See plugins/service/README.md and
+docs/service.md.
 """
 
 from __future__ import annotations
@@ -13,7 +18,15 @@ from marshmallow import Schema, fields, validate
 
 from trellis import hookimpl
 from trellis.overview import overview_api, overview_view
-from trellis.specs import Manifest, RoleSpec, ViewSpec
+from trellis.specs import (
+    EventHandler,
+    JobSpec,
+    Manifest,
+    ModelSpec,
+    RoleSpec,
+    ScheduleSpec,
+    ViewSpec,
+)
 
 __version__ = "0.1.0"
 
@@ -23,6 +36,19 @@ class ServiceSettings(Schema):
         metadata={"label": "Close resolved tickets after (days)"})
     survey_on_resolve = fields.Boolean(
         load_default=True, metadata={"label": "Send a satisfaction survey on resolve"})
+    assignment_mode = fields.String(
+        load_default="round_robin",
+        validate=validate.OneOf(["round_robin", "least_open", "off"]),
+        metadata={"label": "Automatic assignment within the ticket's team",
+                  "description": "round_robin, least_open (fewest unresolved tickets) or off"})
+    sla_warn_minutes = fields.Integer(
+        load_default=60, validate=validate.Range(min=0, max=14400),
+        metadata={"label": "Flag tickets this many business minutes before an SLA runs out"})
+    escalate_raise_priority = fields.Boolean(
+        load_default=True, metadata={"label": "Raise the priority of a ticket that breaches its SLA"})
+    escalate_reassign = fields.Boolean(
+        load_default=False,
+        metadata={"label": "Hand a ticket that breaches its SLA to its team's manager"})
 
 
 @hookimpl
@@ -36,19 +62,89 @@ def trellis_settings_schema() -> type[Schema]:
     return ServiceSettings
 
 
+WORK = ["service.Ticket", "service.TicketMessage", "core.Contact", "core.Account",
+        "core.Activity", "core.Note", "core.Tag", "core.Notification", "core.Preference",
+        "core.TwoFactor"]
+CONFIG = ["service.Category", "service.SlaPolicy", "service.AgentStatus"]
+READ_ONLY = ["service.Overview", "core.Search", "core.Dashboard"]
+
+
+def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
+    return ([(p, r) for r in write for p in ("can_read", "can_write")]
+            + [("can_read", r) for r in read])
+
+
+@hookimpl
+def trellis_models() -> list[ModelSpec]:
+    from trellis_service import behaviour as b
+    from trellis_service import models as m
+
+    return [
+        ModelSpec(m.Ticket, "ticket", "Ticket", owner_field="assignee_id",
+                  contact_field="contact_id", searchable=("subject",),
+                  before_save=b.ticket_before_save, validate=b.ticket_validate),
+        ModelSpec(m.TicketMessage, "ticket_message", "Ticket message",
+                  parent=("ticket_id", m.Ticket), before_save=b.message_before_save,
+                  validate=b.message_validate),
+        ModelSpec(m.Category, "service_category", "Ticket category", searchable=("name",)),
+        ModelSpec(m.SlaPolicy, "sla_policy", "SLA policy"),
+        ModelSpec(m.AgentStatus, "agent_status", "Agent availability"),
+    ]
+
+
 @hookimpl
 def trellis_views() -> list[ViewSpec]:
-    return [ViewSpec(overview_view("service"), "Service overview", icon="fa-life-ring")]
+    from trellis_service import web
+
+    return [
+        ViewSpec(web.TicketView, "Tickets", icon="fa-ticket-alt"),
+        ViewSpec(web.TicketMessageView),
+        ViewSpec(web.CategoryView, "Ticket categories", icon="fa-tags"),
+        ViewSpec(web.SlaPolicyView, "SLA policies", icon="fa-stopwatch"),
+        ViewSpec(web.AgentStatusView, "Agent availability", icon="fa-user-clock"),
+        ViewSpec(overview_view("service"), "Service overview", icon="fa-life-ring"),
+    ]
 
 
 @hookimpl
 def trellis_apis() -> list[type]:
-    return [overview_api("service")]
+    from trellis_service import web
+
+    return [web.TicketApi, web.TicketMessageApi, web.CategoryApi, web.SlaPolicyApi,
+            web.AgentStatusApi, overview_api("service")]
 
 
 @hookimpl
 def trellis_roles() -> list[RoleSpec]:
-    return [RoleSpec("CRM User", [("can_read", "service.Overview")])]
+    return [
+        # agents see the tickets assigned to anyone in their teams
+        RoleSpec("Service Agent", _grants(WORK, CONFIG + READ_ONLY), scope="team"),
+        RoleSpec("Service Manager", _grants(WORK + CONFIG, READ_ONLY), scope="all"),
+        RoleSpec("CRM User", [("can_read", "service.Overview")]),
+        RoleSpec("Manager", [("can_read", r) for r in WORK + CONFIG + READ_ONLY]),
+    ]
+
+
+@hookimpl
+def trellis_event_handlers() -> list[EventHandler]:
+    from trellis_service import timeline
+
+    return [EventHandler("ticket.opened", timeline.on_opened, background=True),
+            EventHandler("ticket.status_changed", timeline.on_status_changed, background=True),
+            EventHandler("ticket.message_added", timeline.on_message, background=True)]
+
+
+@hookimpl
+def trellis_jobs() -> list[JobSpec]:
+    from trellis_service import sla
+
+    return [JobSpec("service.check_sla", sla.check_sla,
+                    description="flag, notify and escalate tickets at risk of or past their SLA")]
+
+
+@hookimpl
+def trellis_schedules() -> list[ScheduleSpec]:
+    return [ScheduleSpec("service.check_sla", interval=300)]
 
 
 @hookimpl

@@ -1,0 +1,175 @@
+"""The service plugin's tables: tickets and their thread, categories, agent
+availability and SLA policies.  Teams are the core's :class:`trellis.models.Team`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from trellis.db import Model, utcnow
+from trellis.models import Account, Contact, Team
+
+CHANNELS = ("email", "phone", "web_form", "chat", "api")
+PRIORITIES = ("low", "normal", "high", "urgent")
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+#: The status workflow: where a ticket may go from each status.  ``resolved``
+#: and ``closed`` go back to ``open`` (reopen).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("open", "pending", "resolved", "closed"),
+    "open": ("pending", "resolved", "closed"),
+    "pending": ("open", "resolved", "closed"),
+    "resolved": ("open", "closed"),
+    "closed": ("open",),
+}
+#: Statuses in which the SLA clocks run.
+ACTIVE_STATUSES = ("new", "open")
+MESSAGE_KINDS = ("customer", "reply", "note")
+
+
+class Category(Model):
+    """A ticket category; ``team_id`` routes its new tickets to a team."""
+
+    __tablename__ = "service_category"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("trellis_team.id",
+                                                              ondelete="SET NULL"))
+
+    team: Mapped[Optional[Team]] = relationship(Team)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class AgentStatus(Model):
+    """An agent's availability: away agents get no automatic assignments."""
+
+    __tablename__ = "service_agent_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         unique=True)
+    away: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(User)
+
+    def __repr__(self) -> str:
+        return f"{self.user} ({'away' if self.away else 'available'})"
+
+
+class SlaPolicy(Model):
+    """Targets for one priority, in business hours of the default calendar."""
+
+    __tablename__ = "service_sla_policy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    priority: Mapped[str] = mapped_column(String(10), unique=True)
+    first_response_hours: Mapped[float] = mapped_column(Float)
+    resolution_hours: Mapped[float] = mapped_column(Float)
+
+    def __repr__(self) -> str:
+        return f"{self.priority}: {self.first_response_hours}h / {self.resolution_hours}h"
+
+
+class Ticket(Model):
+    """A customer's request.  ``assignee_id`` is the owner for record rules."""
+
+    __tablename__ = "service_ticket"
+    __table_args__ = (Index("ix_service_ticket_status_assignee", "status", "assignee_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    contact_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_contact.id", ondelete="SET NULL"), index=True)
+    account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_account.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(String(20), default="api")
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    category_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("service_category.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="new")
+    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("trellis_team.id",
+                                                              ondelete="SET NULL"))
+    tags: Mapped[Optional[str]] = mapped_column(String(255))
+    #: The customer's address for e-mail replies, and the Message-ID of the
+    #: message that opened the ticket (threading).
+    email: Mapped[Optional[str]] = mapped_column(String(255))
+    message_id: Mapped[Optional[str]] = mapped_column(String(255), index=True)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    first_response_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    #: SLA: due times (business hours), the pause while pending, and when the
+    #: SLA job first found the ticket at risk / breached / escalated it.
+    first_response_due_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    resolution_due_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True),
+                                                                  index=True)
+    sla_paused_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    sla_paused_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    sla_at_risk_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    sla_breached_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    sla_escalated_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+    contact: Mapped[Optional[Contact]] = relationship(Contact)
+    account: Mapped[Optional[Account]] = relationship(Account)
+    category: Mapped[Optional[Category]] = relationship(Category)
+    assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])
+    team: Mapped[Optional[Team]] = relationship(Team)
+    messages: Mapped[list["TicketMessage"]] = relationship(
+        back_populates="ticket", order_by="TicketMessage.id", cascade="all, delete-orphan")
+
+    @property
+    def sla_state(self) -> str | None:
+        """``met``, ``on_track``, ``at_risk``, ``paused`` or ``breached`` (one query)."""
+        from sqlalchemy.orm import object_session
+
+        from trellis_service import sla
+
+        session = object_session(self)
+        if self.id is None or session is None:
+            return None
+        return sla.states(session, [self.id]).get(self.id)
+
+    @property
+    def reference(self) -> str:
+        """``[#<id>]``: put in e-mail subjects so replies find the ticket."""
+        return f"[#{self.id}]"
+
+    def __repr__(self) -> str:
+        return f"#{self.id} {self.subject}"
+
+
+class TicketMessage(Model):
+    """One entry of a ticket's thread: the customer's message, an agent's public
+    reply, or an internal note (never shown or sent to the customer)."""
+
+    __tablename__ = "service_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("service_ticket.id", ondelete="CASCADE"),
+                                           index=True)
+    kind: Mapped[str] = mapped_column(String(10), default="reply")
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    from_email: Mapped[Optional[str]] = mapped_column(String(255))
+    message_id: Mapped[Optional[str]] = mapped_column(String(255), index=True)
+    in_reply_to: Mapped[Optional[str]] = mapped_column(String(255))
+    sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    author: Mapped[Optional[User]] = relationship(User, foreign_keys=[author_id])
+
+    @property
+    def internal(self) -> bool:
+        return self.kind == "note"
+
+    def __repr__(self) -> str:
+        return f"{self.kind} on #{self.ticket_id}"

@@ -1,0 +1,148 @@
+"""Admin views and REST APIs of the service plugin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import validate
+
+from trellis.api import TrellisModelApi, model_api
+from trellis.datamodel import TrellisSQLAInterface
+from trellis.db import db
+from trellis.views import TrellisModelView
+from trellis_service import sla
+from trellis_service.models import (
+    CHANNELS,
+    MESSAGE_KINDS,
+    PRIORITIES,
+    STATUSES,
+    AgentStatus,
+    Category,
+    SlaPolicy,
+    Ticket,
+    TicketMessage,
+)
+
+# ------------------------------------------------------------------ views
+
+
+class TicketMessageView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(TicketMessage)
+    list_columns = ["created_on", "kind", "author", "from_email", "body"]
+    add_columns = ["ticket", "kind", "body"]
+    edit_columns = ["body"]
+    show_columns = ["ticket", "kind", "author", "from_email", "body", "message_id", "sent_at",
+                    "created_on"]
+    label_columns = {"kind": "Kind (customer, reply = public, note = internal)"}
+    base_order = ("created_on", "asc")
+
+
+class TicketView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Ticket)
+    list_columns = ["id", "subject", "contact", "status", "priority", "channel", "team",
+                    "assignee", "sla_state", "resolution_due_at", "created_on"]
+    search_columns = ["subject", "contact", "account", "status", "priority", "channel",
+                      "category", "team", "assignee", "tags", "created_on",
+                      "resolution_due_at"]
+    add_columns = ["subject", "description", "contact", "account", "channel", "priority",
+                   "category", "team", "assignee", "tags", "email"]
+    edit_columns = add_columns + ["status"]
+    show_columns = ["id", "subject", "description", "contact", "account", "channel",
+                    "priority", "category", "status", "team", "assignee", "tags", "email",
+                    "sla_state", "first_response_due_at", "first_response_at",
+                    "resolution_due_at", "resolved_at", "closed_at", "sla_paused_hours",
+                    "created_on"]
+    label_columns = {"sla_state": "SLA", "first_response_due_at": "First response due",
+                     "resolution_due_at": "Resolution due",
+                     "sla_paused_hours": "SLA paused (business hours)"}
+    description_columns = {"status": "new → open → pending → resolved → closed; "
+                                     "resolved and closed tickets may be reopened"}
+    base_order = ("created_on", "desc")
+    related_views = [TicketMessageView]
+
+
+class CategoryView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Category)
+    list_columns = add_columns = edit_columns = ["name", "team"]
+    description_columns = {"team": "new tickets of this category go to this team"}
+
+
+class SlaPolicyView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(SlaPolicy)
+    list_columns = add_columns = edit_columns = ["priority", "first_response_hours",
+                                                 "resolution_hours"]
+    description_columns = {"first_response_hours": "business hours of the default calendar",
+                           "resolution_hours": "business hours, not counting time pending"}
+
+
+class AgentStatusView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(AgentStatus)
+    list_columns = add_columns = edit_columns = ["user", "away"]
+    description_columns = {"away": "away agents get no tickets by automatic assignment"}
+
+
+# ------------------------------------------------------------------ APIs
+
+
+def _api(model: type, name: str, columns: list[str], **kwargs: Any) -> type[TrellisModelApi]:
+    return model_api(model, name, columns, tag=f"Service: {model.__name__}s", **kwargs)
+
+
+class SlaStateMixin:
+    """``sla_state`` in every ticket result (one query per page)."""
+
+    computed_fields = {"sla_state": {
+        "type": "string", "nullable": True, "enum": [*sla.STATES, None],
+        "description": "met, on_track, at_risk, paused (pending) or breached"}}
+
+    def _sla_fill(self, rows: list[dict[str, Any]], ids: list[Any]) -> None:
+        ids = [i for i in ids if i is not None]
+        if ids:
+            found = sla.states(db.session, ids)
+            for row, pk in zip(rows, ids):
+                row["sla_state"] = found.get(pk)
+
+    def pre_get(self, data: dict[str, Any]) -> None:
+        super().pre_get(data)  # type: ignore[misc]
+        if isinstance(data.get("result"), dict):
+            self._sla_fill([data["result"]], [data.get("id")])
+
+    def pre_get_list(self, data: dict[str, Any]) -> None:
+        super().pre_get_list(data)  # type: ignore[misc]
+        rows = data.get("result") or []
+        self._sla_fill(rows, list(data.get("ids") or [r.get("id") for r in rows]))
+
+
+TICKET_COLUMNS = ["subject", "description", "contact_id", "account_id", "channel", "priority",
+                  "category_id", "status", "assignee_id", "team_id", "tags", "email"]
+
+
+class TicketApi(SlaStateMixin, _api(
+        Ticket, "ticket", TICKET_COLUMNS,
+        read_only=["created_on", "first_response_at", "resolved_at", "closed_at",
+                   "first_response_due_at", "resolution_due_at", "sla_paused_hours",
+                   "sla_at_risk_at", "sla_breached_at", "sla_escalated_at"],
+        optional_columns=["channel", "priority", "status"],
+        validators_columns={"channel": validate.OneOf(CHANNELS),
+                            "priority": validate.OneOf(PRIORITIES),
+                            "status": validate.OneOf(STATUSES),
+                            "subject": validate.Length(min=1, max=255),
+                            "email": validate.Email()})):
+    """``/api/v1/ticket/``; status changes follow the workflow (else 400 on ``status``)."""
+
+
+TicketMessageApi = _api(TicketMessage, "ticket_message", ["ticket_id", "kind", "body"],
+                        read_only=["author_id", "from_email", "message_id", "in_reply_to",
+                                   "sent_at", "created_on"],
+                        optional_columns=["kind"],
+                        validators_columns={"kind": validate.OneOf(MESSAGE_KINDS),
+                                            "body": validate.Length(min=1, max=100_000)})
+CategoryApi = _api(Category, "service_category", ["name", "team_id"])
+SlaPolicyApi = _api(SlaPolicy, "sla_policy", ["priority", "first_response_hours",
+                                              "resolution_hours"],
+                    validators_columns={"priority": validate.OneOf(PRIORITIES),
+                                        "first_response_hours": validate.Range(min=0.01,
+                                                                               max=10_000),
+                                        "resolution_hours": validate.Range(min=0.01,
+                                                                           max=10_000)})
+AgentStatusApi = _api(AgentStatus, "agent_status", ["user_id", "away"])

@@ -8,6 +8,8 @@ from trellis.db import db
 from trellis.models import Activity
 from trellis.settings import update_settings
 
+from service_testkit import site  # noqa: F401
+
 
 def _ticket(client, headers, **body):
     body = {"subject": "Printer on fire", **body}

@@ -1,4 +1,7 @@
-"""Shared set-up of the service plugin's tests: a site with two support teams."""
+"""Shared set-up of the service plugin's tests: a site with two support teams.
+
+Not a conftest.py: plugin test folders are not packages, and two conftest
+modules would clash.  Test modules import the fixture by name."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 (round-robin / least-open within a team, skipping away agents), ``sla.py``
 (due times in business hours, pause while pending, the periodic check),
 ``timeline.py`` (ticket events on the customer's Activity timeline),
+``email_channel.py`` (inbound e-mail endpoint, threading, replies by SMTP),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -19,6 +20,7 @@ from marshmallow import Schema, fields, validate
 from trellis import hookimpl
 from trellis.overview import overview_api, overview_view
 from trellis.specs import (
+    BlueprintSpec,
     EventHandler,
     JobSpec,
     Manifest,
@@ -46,6 +48,11 @@ class ServiceSettings(Schema):
         metadata={"label": "Flag tickets this many business minutes before an SLA runs out"})
     escalate_raise_priority = fields.Boolean(
         load_default=True, metadata={"label": "Raise the priority of a ticket that breaches its SLA"})
+    inbound_email_secret = fields.String(
+        load_default="", validate=validate.Length(max=200),
+        metadata={"label": "Secret of the inbound e-mail endpoint",
+                  "description": "sent as X-Trellis-Inbound-Token to POST /service/inbound/email; "
+                                 "empty: the endpoint is off"})
     escalate_reassign = fields.Boolean(
         load_default=False,
         metadata={"label": "Hand a ticket that breaches its SLA to its team's manager"})
@@ -127,11 +134,19 @@ def trellis_roles() -> list[RoleSpec]:
 
 @hookimpl
 def trellis_event_handlers() -> list[EventHandler]:
-    from trellis_service import timeline
+    from trellis_service import email_channel, timeline
 
     return [EventHandler("ticket.opened", timeline.on_opened, background=True),
             EventHandler("ticket.status_changed", timeline.on_status_changed, background=True),
-            EventHandler("ticket.message_added", timeline.on_message, background=True)]
+            EventHandler("ticket.message_added", timeline.on_message, background=True),
+            EventHandler("ticket.message_added", email_channel.send_reply, background=True)]
+
+
+@hookimpl
+def trellis_blueprints() -> list[BlueprintSpec]:
+    from trellis_service.email_channel import inbound
+
+    return [BlueprintSpec(inbound, public=True)]
 
 
 @hookimpl

@@ -1,0 +1,181 @@
+"""The e-mail channel against a real SMTP server (aiosmtpd): the customer's mail
+reaches the inbound endpoint (as a mail server's pipe would post it) and opens
+a ticket, the agent's reply goes out by SMTP with threading headers, the
+customer's answer threads back into the same ticket."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email import policy
+
+import pytest
+from sqlalchemy import select
+
+from trellis.db import db
+from trellis.models import Activity, Contact
+
+from service_testkit import setup_site
+
+SUPPORT = "support@desk.example"
+SECRET = "inbound-secret-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    class Collect:
+        def __init__(self):
+            self.envelopes = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            self.envelopes.append(envelope)
+            return "250 OK"
+
+    handler = Collect()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def desk(trellis_app_factory, make_user, api_login, smtp_server):
+    controller, received = smtp_server
+    app = trellis_app_factory(plugins=["service"], config={
+        "TRELLIS_SMTP_HOST": controller.hostname, "TRELLIS_SMTP_PORT": controller.port,
+        "TRELLIS_MAIL_FROM": SUPPORT, "TRELLIS_SERVICE_INBOUND_SECRET": SECRET})
+    client, headers, ids = setup_site(app, make_user, api_login)
+    relayed: set[int] = set()
+
+    def customer_sends(sender, subject, body, message_id, in_reply_to=None, references=()):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = sender, SUPPORT, subject
+        msg["Message-ID"] = message_id
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to
+        if references:
+            msg["References"] = " ".join(references)
+        msg.set_content(body)
+        with smtplib.SMTP(controller.hostname, controller.port) as smtp:
+            smtp.send_message(msg)
+        return relay()[-1]
+
+    def relay():
+        """What the mail server's pipe does: post each new message for the desk."""
+        answers = []
+        for n, envelope in enumerate(received.envelopes):
+            if n in relayed or SUPPORT not in envelope.rcpt_tos:
+                continue
+            relayed.add(n)
+            answers.append(client.post("/service/inbound/email", data=envelope.content,
+                                       headers={"X-Trellis-Inbound-Token": SECRET,
+                                                "Content-Type": "message/rfc822"}))
+        return answers
+
+    def mailbox(address):
+        return [BytesParser(policy=policy.default).parsebytes(e.content)
+                for e in received.envelopes if address in e.rcpt_tos]
+
+    return app, client, headers, ids, customer_sends, mailbox
+
+
+def test_email_to_ticket_reply_by_smtp_and_threaded_answer(desk):
+    app, client, headers, ids, customer_sends, mailbox = desk
+    opened = customer_sends("Cora Customer <Cora@Example.com>", "Printer on fire",
+                            "It smokes.", "<c1@example.com>")
+    assert opened.status_code == 201, opened.get_json()
+    ticket_id = opened.get_json()["ticket_id"]
+    assert opened.get_json()["created"] is True
+    ticket = client.get(f"/api/v1/ticket/{ticket_id}", headers=headers["admin"]).get_json()["result"]
+    assert (ticket["channel"], ticket["contact_id"], ticket["email"], ticket["description"]) == (
+        "email", ids["contact"], "cora@example.com", "It smokes.")  # the existing contact
+
+    # the manager gives it to ann, who answers
+    assert client.put(f"/api/v1/ticket/{ticket_id}", headers=headers["boss"],
+                      json={"team_id": ids["support"], "assignee_id": ids["ann"]}).status_code == 200
+    client.post("/api/v1/ticket_message/", headers=headers["ann"],
+                json={"ticket_id": ticket_id, "kind": "note", "body": "Fire brigade?"})
+    reply = client.post("/api/v1/ticket_message/", headers=headers["ann"],
+                        json={"ticket_id": ticket_id, "body": "Unplug it, please."})
+    assert reply.status_code == 201
+    [answer] = mailbox("cora@example.com")  # the note was not sent
+    assert answer["Subject"] == f"Re: Printer on fire [#{ticket_id}]"
+    assert answer["From"] == SUPPORT
+    assert answer["In-Reply-To"] == "<c1@example.com>"
+    assert answer["References"] == "<c1@example.com>"
+    assert answer.get_content().strip() == "Unplug it, please."
+    stored = client.get(f"/api/v1/ticket_message/{reply.get_json()['id']}",
+                        headers=headers["ann"]).get_json()["result"]
+    assert stored["message_id"] == answer["Message-ID"] and stored["sent_at"] is not None
+    assert client.put(f"/api/v1/ticket/{ticket_id}", headers=headers["ann"],
+                      json={"status": "pending"}).status_code == 200
+
+    # the customer answers the agent's mail: same ticket, reopened
+    threaded = customer_sends("cora@example.com", answer["Subject"].replace("Re:", "Re: Re:", 1),
+                              "Done, it stopped.", "<c2@example.com>",
+                              in_reply_to=answer["Message-ID"],
+                              references=("<c1@example.com>", answer["Message-ID"]))
+    assert threaded.status_code == 201
+    assert threaded.get_json()["ticket_id"] == ticket_id
+    assert threaded.get_json()["created"] is False
+    ticket = client.get(f"/api/v1/ticket/{ticket_id}", headers=headers["ann"]).get_json()["result"]
+    assert ticket["status"] == "open"
+
+    client.post("/api/v1/ticket_message/", headers=headers["ann"],
+                json={"ticket_id": ticket_id, "body": "Glad to hear."})
+    second = mailbox("cora@example.com")[-1]
+    assert second["In-Reply-To"] == "<c2@example.com>"
+    assert second["References"].split() == ["<c1@example.com>", answer["Message-ID"],
+                                            "<c2@example.com>"]
+    with app.app_context():
+        types = db.session.scalars(select(Activity.type).where(
+            Activity.contact_id == ids["contact"]).order_by(Activity.id)).all()
+    assert types == ["ticket.opened", "ticket.note", "ticket.reply", "ticket.pending",
+                     "ticket.customer_message", "ticket.open", "ticket.reply"]
+
+
+def test_subject_reference_threads_only_for_the_tickets_own_customer(desk):
+    app, client, headers, ids, customer_sends, mailbox = desk
+    first = customer_sends("cora@example.com", "Question", "Hi", "<q1@example.com>")
+    ticket_id = first.get_json()["ticket_id"]
+    # no headers, but the reference in the subject, from the same address
+    again = customer_sends("cora@example.com", f"More about [#{ticket_id}]", "Also...",
+                           "<q2@example.com>")
+    assert again.get_json() == {"ticket_id": ticket_id, "message_id": again.get_json()["message_id"],
+                                "created": False, "duplicate": False}
+    # a stranger guessing the number gets a ticket (and a contact) of their own
+    stranger = customer_sends("Zed Zero <zed@example.org>", f"Re: [#{ticket_id}]", "Let me in",
+                              "<z1@example.org>")
+    assert stranger.get_json()["created"] is True
+    assert stranger.get_json()["ticket_id"] != ticket_id
+    with app.app_context():
+        zed = db.session.scalar(select(Contact).where(Contact.email == "zed@example.org"))
+        assert (zed.first_name, zed.last_name) == ("Zed", "Zero")
+
+
+def test_inbound_endpoint_authenticates_and_rejects_bad_input(desk):
+    app, client, headers, ids, customer_sends, mailbox = desk
+    raw = (b"From: cora@example.com\r\nTo: support@desk.example\r\nSubject: Hi\r\n"
+           b"Message-ID: <dup@example.com>\r\n\r\nBody\r\n")
+    url = "/service/inbound/email"
+    assert client.post(url, data=raw).status_code == 401
+    assert client.post(url, data=raw,
+                       headers={"X-Trellis-Inbound-Token": "wrong"}).status_code == 401
+    ok = {"X-Trellis-Inbound-Token": SECRET}
+    assert client.post(url, data=raw, headers=ok).status_code == 201
+    redelivered = client.post(url, data=raw, headers=ok)
+    assert redelivered.status_code == 200 and redelivered.get_json()["duplicate"] is True
+    no_sender = client.post(url, data=b"Subject: nobody\r\n\r\nhello", headers=ok)
+    assert no_sender.status_code == 400 and list(no_sender.get_json()["message"]) == ["from"]
+    empty = client.post(url, data=b"", headers=ok)
+    assert empty.status_code == 400 and "message" in empty.get_json()["message"]

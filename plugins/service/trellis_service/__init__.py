@@ -7,6 +7,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 (due times in business hours, pause while pending, the periodic check),
 ``timeline.py`` (ticket events on the customer's Activity timeline),
 ``email_channel.py`` (inbound e-mail endpoint, threading, replies by SMTP),
+``kb.py`` (knowledge base: search, suggestions, the public help centre),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -69,7 +70,7 @@ def trellis_settings_schema() -> type[Schema]:
     return ServiceSettings
 
 
-WORK = ["service.Ticket", "service.TicketMessage", "core.Contact", "core.Account",
+WORK = ["service.Ticket", "service.TicketMessage", "service.Article", "core.Contact", "core.Account",
         "core.Activity", "core.Note", "core.Tag", "core.Notification", "core.Preference",
         "core.TwoFactor"]
 CONFIG = ["service.Category", "service.SlaPolicy", "service.AgentStatus"]
@@ -84,6 +85,7 @@ def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
 @hookimpl
 def trellis_models() -> list[ModelSpec]:
     from trellis_service import behaviour as b
+    from trellis_service import kb
     from trellis_service import models as m
 
     return [
@@ -96,6 +98,8 @@ def trellis_models() -> list[ModelSpec]:
         ModelSpec(m.Category, "service_category", "Ticket category", searchable=("name",)),
         ModelSpec(m.SlaPolicy, "sla_policy", "SLA policy"),
         ModelSpec(m.AgentStatus, "agent_status", "Agent availability"),
+        ModelSpec(m.Article, "kb_article", "Knowledge-base article", searchable=("title",),
+                  before_save=kb.article_before_save, validate=kb.article_validate),
     ]
 
 
@@ -106,6 +110,7 @@ def trellis_views() -> list[ViewSpec]:
     return [
         ViewSpec(web.TicketView, "Tickets", icon="fa-ticket-alt"),
         ViewSpec(web.TicketMessageView),
+        ViewSpec(web.ArticleView, "Knowledge base", icon="fa-book"),
         ViewSpec(web.CategoryView, "Ticket categories", icon="fa-tags"),
         ViewSpec(web.SlaPolicyView, "SLA policies", icon="fa-stopwatch"),
         ViewSpec(web.AgentStatusView, "Agent availability", icon="fa-user-clock"),
@@ -118,7 +123,7 @@ def trellis_apis() -> list[type]:
     from trellis_service import web
 
     return [web.TicketApi, web.TicketMessageApi, web.CategoryApi, web.SlaPolicyApi,
-            web.AgentStatusApi, overview_api("service")]
+            web.AgentStatusApi, web.ArticleApi, overview_api("service")]
 
 
 @hookimpl
@@ -145,8 +150,9 @@ def trellis_event_handlers() -> list[EventHandler]:
 @hookimpl
 def trellis_blueprints() -> list[BlueprintSpec]:
     from trellis_service.email_channel import inbound
+    from trellis_service.kb import help_centre
 
-    return [BlueprintSpec(inbound, public=True)]
+    return [BlueprintSpec(inbound, public=True), BlueprintSpec(help_centre, public=True)]
 
 
 @hookimpl

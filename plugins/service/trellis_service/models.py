@@ -173,3 +173,31 @@ class TicketMessage(Model):
 
     def __repr__(self) -> str:
         return f"{self.kind} on #{self.ticket_id}"
+
+
+ARTICLE_STATUSES = ("draft", "published")
+
+
+class Article(Model):
+    """A knowledge-base article; only ``published`` ones reach the help centre.
+    Its title and body are full-text indexed (:mod:`trellis.fulltext`)."""
+
+    __tablename__ = "service_article"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[Optional[str]] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    helpful_yes: Mapped[int] = mapped_column(Integer, default=0)
+    helpful_no: Mapped[int] = mapped_column(Integer, default=0)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+    author: Mapped[Optional[User]] = relationship(User, foreign_keys=[author_id])
+
+    def __repr__(self) -> str:
+        return self.title

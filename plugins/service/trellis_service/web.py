@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
+from flask_appbuilder.api import expose, safe
+from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import validate
 
-from trellis.api import TrellisModelApi, model_api
+from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.views import TrellisModelView
-from trellis_service import sla
+from trellis_service import kb, sla
 from trellis_service.models import (
+    ARTICLE_STATUSES,
     CHANNELS,
     MESSAGE_KINDS,
     PRIORITIES,
     STATUSES,
     AgentStatus,
+    Article,
     Category,
     SlaPolicy,
     Ticket,
@@ -59,6 +64,19 @@ class TicketView(TrellisModelView):
                                      "resolved and closed tickets may be reopened"}
     base_order = ("created_on", "desc")
     related_views = [TicketMessageView]
+
+
+class ArticleView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Article)
+    list_columns = ["title", "category", "status", "views", "helpful_yes", "helpful_no",
+                    "updated_on"]
+    search_columns = ["title", "body", "category", "status", "updated_on"]
+    add_columns = edit_columns = ["title", "body", "category", "status"]
+    show_columns = ["title", "category", "status", "body", "author", "views", "created_on",
+                    "updated_on"]
+    description_columns = {"status": "draft or published (shown in the public help centre "
+                                     "at /help/)"}
+    base_order = ("updated_on", "desc")
 
 
 class CategoryView(TrellisModelView):
@@ -130,6 +148,28 @@ class TicketApi(SlaStateMixin, _api(
                             "email": validate.Email()})):
     """``/api/v1/ticket/``; status changes follow the workflow (else 400 on ``status``)."""
 
+    method_permission_name = {**API_PERMISSIONS, "suggestions": "read"}
+
+    @expose("/<int:pk>/suggestions", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("suggestions")
+    def suggestions(self, pk: int) -> Any:
+        """Published knowledge-base articles matching words of the ticket's subject.
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          responses:
+            200: {description: "result: [{id, title, category, status, url}], best first"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        ticket = self.datamodel.get(pk, self._base_filters)  # type: ignore[attr-defined]
+        if ticket is None:
+            return self.response_404()  # type: ignore[attr-defined]
+        return self.response(200, result=[kb.as_json(a) for a in  # type: ignore[attr-defined]
+                                          kb.suggestions(db.session, ticket)])
+
 
 TicketMessageApi = _api(TicketMessage, "ticket_message", ["ticket_id", "kind", "body"],
                         read_only=["author_id", "from_email", "message_id", "in_reply_to",
@@ -146,3 +186,38 @@ SlaPolicyApi = _api(SlaPolicy, "sla_policy", ["priority", "first_response_hours"
                                         "resolution_hours": validate.Range(min=0.01,
                                                                            max=10_000)})
 AgentStatusApi = _api(AgentStatus, "agent_status", ["user_id", "away"])
+
+
+class ArticleApi(_api(Article, "kb_article", ["title", "body", "category", "status"],
+                      read_only=["author_id", "views", "helpful_yes", "helpful_no",
+                                 "created_on", "updated_on"],
+                      optional_columns=["status"],
+                      validators_columns={"status": validate.OneOf(ARTICLE_STATUSES),
+                                          "title": validate.Length(min=1, max=255),
+                                          "body": validate.Length(min=1, max=200_000)})):
+    """``/api/v1/kb_article/``, and ``/search?q=`` over title and body."""
+
+    method_permission_name = {**API_PERMISSIONS, "search": "read"}
+
+    @expose("/search", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("search")
+    def search(self) -> Any:
+        """Full-text search of articles (all words, stemmed), best first.
+        ---
+        get:
+          parameters:
+          - {in: query, name: q, required: true, schema: {type: string, maxLength: 200}}
+          - {in: query, name: published, schema: {type: boolean}}
+          responses:
+            200: {description: "result: [{id, title, category, status, url}]"}
+            400: {$ref: '#/components/responses/400'}
+        """
+        query = request.args.get("q") or ""
+        if not query.strip() or len(query) > 200:
+            return self.response_400(  # type: ignore[attr-defined]
+                message={"q": ["Give 1 to 200 characters to search for."]})
+        published = request.args.get("published", "false").lower() in ("1", "true", "yes")
+        found = kb.search(db.session, query, published_only=published)
+        return self.response(200, result=[kb.as_json(a) for a in found])  # type: ignore[attr-defined]

@@ -1,0 +1,89 @@
+"""The knowledge base: article rules, full-text search (:mod:`trellis.fulltext`,
+SQLite FTS5 or PostgreSQL), suggestions for a ticket, and the public
+read-only help centre at ``/help/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import select, update
+
+from trellis import fulltext
+from trellis.context import current_actor
+from trellis.db import db
+from trellis_service.models import ARTICLE_STATUSES, Article, Ticket
+
+COLUMNS = ("title", "body")
+HERE = Path(__file__).resolve().parent
+
+
+def article_before_save(session: Any, article: Article, action: str) -> None:
+    if action == "created":
+        article.status = article.status or "draft"
+        if article.author_id is None and article.author is None:
+            actor = current_actor()
+            article.author_id = actor.user_id if actor is not None else None
+
+
+def article_validate(article: Article) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not (article.title or "").strip():
+        errors["title"] = ["Give the article a title."]
+    if not (article.body or "").strip():
+        errors["body"] = ["Write the article."]
+    if article.status not in ARTICLE_STATUSES:
+        errors["status"] = [f"Must be one of: {', '.join(ARTICLE_STATUSES)}."]
+    return errors
+
+
+def search(session: Any, query: str | None, *, published_only: bool = True,
+           match: str = "all", limit: int = 20) -> list[Article]:
+    """Articles matching ``query``, best first (words of title and body, stemmed)."""
+    hits = fulltext.search(session, Article.__table__, COLUMNS, query, match=match)
+    stmt = select(Article).join(hits, hits.c.id == Article.id)
+    if published_only:
+        stmt = stmt.where(Article.status == "published")
+    return list(session.scalars(stmt.order_by(hits.c.rank, Article.id).limit(limit)))
+
+
+def suggestions(session: Any, ticket: Ticket, limit: int = 5) -> list[Article]:
+    """Published articles sharing words with the ticket's subject (any word)."""
+    return search(session, ticket.subject, match="any", limit=limit)
+
+
+def as_json(article: Article) -> dict[str, Any]:
+    return {"id": article.id, "title": article.title, "category": article.category,
+            "status": article.status, "url": f"/help/{article.id}"}
+
+
+# ------------------------------------------------------------------ the help centre
+
+help_centre = Blueprint("service_help", __name__, url_prefix="/help",
+                        template_folder=str(HERE / "templates"))
+
+
+@help_centre.route("/", methods=["GET"])
+def index() -> Any:
+    """Published articles: the newest, or those matching ``?q=``."""
+    query = (request.args.get("q") or "")[:200]
+    if query.strip():
+        articles = search(db.session, query, limit=50)
+    else:
+        articles = list(db.session.scalars(
+            select(Article).where(Article.status == "published")
+            .order_by(Article.updated_on.desc(), Article.id.desc()).limit(50)))
+    return render_template("service/help_index.html", articles=articles, query=query)
+
+
+@help_centre.route("/<int:article_id>", methods=["GET"])
+def article(article_id: int) -> Any:
+    """One published article (drafts answer 404); counts the view."""
+    found = db.session.get(Article, article_id) if article_id < 2**31 else None
+    if found is None or found.status != "published":
+        abort(404)
+    db.session.execute(update(Article).where(Article.id == article_id)
+                       .values(views=Article.views + 1))
+    db.session.commit()
+    return render_template("service/help_article.html", article=found)

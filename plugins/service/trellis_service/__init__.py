@@ -8,6 +8,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 ``timeline.py`` (ticket events on the customer's Activity timeline),
 ``email_channel.py`` (inbound e-mail endpoint, threading, replies by SMTP),
 ``kb.py`` (knowledge base: search, suggestions, the public help centre),
+``survey.py`` (satisfaction survey, CSAT, the satisfaction feature),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -74,7 +75,8 @@ WORK = ["service.Ticket", "service.TicketMessage", "service.Article", "core.Cont
         "core.Activity", "core.Note", "core.Tag", "core.Notification", "core.Preference",
         "core.TwoFactor"]
 CONFIG = ["service.Category", "service.SlaPolicy", "service.AgentStatus"]
-READ_ONLY = ["service.Overview", "core.Search", "core.Dashboard"]
+READ_ONLY = ["service.Overview", "service.Survey", "service.Report", "core.Search",
+             "core.Dashboard"]
 
 
 def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
@@ -98,6 +100,8 @@ def trellis_models() -> list[ModelSpec]:
         ModelSpec(m.Category, "service_category", "Ticket category", searchable=("name",)),
         ModelSpec(m.SlaPolicy, "sla_policy", "SLA policy"),
         ModelSpec(m.AgentStatus, "agent_status", "Agent availability"),
+        ModelSpec(m.Survey, "ticket_survey", "Satisfaction survey", contact_field="contact_id",
+                  parent=("ticket_id", m.Ticket)),
         ModelSpec(m.Article, "kb_article", "Knowledge-base article", searchable=("title",),
                   before_save=kb.article_before_save, validate=kb.article_validate),
     ]
@@ -111,6 +115,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(web.TicketView, "Tickets", icon="fa-ticket-alt"),
         ViewSpec(web.TicketMessageView),
         ViewSpec(web.ArticleView, "Knowledge base", icon="fa-book"),
+        ViewSpec(web.SurveyView, "Satisfaction", icon="fa-smile"),
         ViewSpec(web.CategoryView, "Ticket categories", icon="fa-tags"),
         ViewSpec(web.SlaPolicyView, "SLA policies", icon="fa-stopwatch"),
         ViewSpec(web.AgentStatusView, "Agent availability", icon="fa-user-clock"),
@@ -123,7 +128,8 @@ def trellis_apis() -> list[type]:
     from trellis_service import web
 
     return [web.TicketApi, web.TicketMessageApi, web.CategoryApi, web.SlaPolicyApi,
-            web.AgentStatusApi, web.ArticleApi, overview_api("service")]
+            web.AgentStatusApi, web.ArticleApi, web.SurveyApi, web.ServiceReportApi,
+            overview_api("service")]
 
 
 @hookimpl
@@ -139,20 +145,32 @@ def trellis_roles() -> list[RoleSpec]:
 
 @hookimpl
 def trellis_event_handlers() -> list[EventHandler]:
-    from trellis_service import email_channel, timeline
+    from trellis_service import email_channel, survey, timeline
 
     return [EventHandler("ticket.opened", timeline.on_opened, background=True),
             EventHandler("ticket.status_changed", timeline.on_status_changed, background=True),
             EventHandler("ticket.message_added", timeline.on_message, background=True),
-            EventHandler("ticket.message_added", email_channel.send_reply, background=True)]
+            EventHandler("ticket.message_added", email_channel.send_reply, background=True),
+            EventHandler("ticket.resolved", survey.on_resolved, background=True)]
 
 
 @hookimpl
 def trellis_blueprints() -> list[BlueprintSpec]:
     from trellis_service.email_channel import inbound
     from trellis_service.kb import help_centre
+    from trellis_service.survey import survey_pages
 
-    return [BlueprintSpec(inbound, public=True), BlueprintSpec(help_centre, public=True)]
+    return [BlueprintSpec(inbound, public=True), BlueprintSpec(help_centre, public=True),
+            BlueprintSpec(survey_pages, public=True)]
+
+
+@hookimpl
+def trellis_customer_features() -> list:
+    from trellis.specs import FeatureSpec
+    from trellis_service.survey import satisfaction_feature
+
+    return [FeatureSpec("satisfaction", "Average satisfaction (1–5)", satisfaction_feature,
+                        description="Mean rating of the customer's answered ticket surveys.")]
 
 
 @hookimpl

@@ -138,6 +138,21 @@ class Ticket(Model):
         return sla.states(session, [self.id]).get(self.id)
 
     @property
+    def satisfaction(self) -> str | None:
+        """The customer's answer to the survey: ``"4/5: comment"`` (None: none yet)."""
+        from sqlalchemy import select
+        from sqlalchemy.orm import object_session
+
+        session = object_session(self)
+        if self.id is None or session is None:
+            return None
+        row = session.execute(select(Survey.rating, Survey.comment).where(
+            Survey.ticket_id == self.id, Survey.rating.is_not(None))).first()
+        if row is None:
+            return None
+        return f"{row.rating}/5" + (f": {row.comment}" if row.comment else "")
+
+    @property
     def reference(self) -> str:
         """``[#<id>]``: put in e-mail subjects so replies find the ticket."""
         return f"[#{self.id}]"
@@ -201,3 +216,32 @@ class Article(Model):
 
     def __repr__(self) -> str:
         return self.title
+
+
+class Survey(Model):
+    """The satisfaction survey of a resolved ticket: sent once, answered once
+    (1–5 and a comment, optionally NPS 0–10).  Follows its ticket's record rule."""
+
+    __tablename__ = "service_survey"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("service_ticket.id", ondelete="CASCADE"),
+                                           unique=True)
+    contact_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("trellis_contact.id", ondelete="SET NULL"), index=True)
+    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("trellis_team.id",
+                                                              ondelete="SET NULL"))
+    sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[Optional[int]] = mapped_column(Integer)
+    nps: Mapped[Optional[int]] = mapped_column(Integer)
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    answered_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(Ticket)
+    agent: Mapped[Optional[User]] = relationship(User, foreign_keys=[agent_id])
+    team: Mapped[Optional[Team]] = relationship(Team)
+
+    def __repr__(self) -> str:
+        return f"survey of #{self.ticket_id}: {self.rating or '-'}"

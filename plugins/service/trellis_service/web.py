@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_appbuilder.api import expose, safe
+from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import validate
+from sqlalchemy import select
 
 from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.views import TrellisModelView
-from trellis_service import kb, sla
+from trellis_service import kb, sla, survey
 from trellis_service.models import (
     ARTICLE_STATUSES,
     CHANNELS,
@@ -24,6 +25,7 @@ from trellis_service.models import (
     Article,
     Category,
     SlaPolicy,
+    Survey,
     Ticket,
     TicketMessage,
 )
@@ -56,10 +58,11 @@ class TicketView(TrellisModelView):
                     "priority", "category", "status", "team", "assignee", "tags", "email",
                     "sla_state", "first_response_due_at", "first_response_at",
                     "resolution_due_at", "resolved_at", "closed_at", "sla_paused_hours",
-                    "created_on"]
+                    "satisfaction", "created_on"]
     label_columns = {"sla_state": "SLA", "first_response_due_at": "First response due",
                      "resolution_due_at": "Resolution due",
-                     "sla_paused_hours": "SLA paused (business hours)"}
+                     "sla_paused_hours": "SLA paused (business hours)",
+                     "satisfaction": "Customer satisfaction"}
     description_columns = {"status": "new → open → pending → resolved → closed; "
                                      "resolved and closed tickets may be reopened"}
     base_order = ("created_on", "desc")
@@ -77,6 +80,16 @@ class ArticleView(TrellisModelView):
     description_columns = {"status": "draft or published (shown in the public help centre "
                                      "at /help/)"}
     base_order = ("updated_on", "desc")
+
+
+class SurveyView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Survey)
+    base_permissions = ["can_read"]
+    list_columns = ["ticket", "agent", "team", "rating", "nps", "comment", "sent_at",
+                    "answered_at"]
+    search_columns = ["agent", "team", "rating", "answered_at"]
+    show_columns = list_columns
+    base_order = ("id", "desc")
 
 
 class CategoryView(TrellisModelView):
@@ -109,16 +122,21 @@ def _api(model: type, name: str, columns: list[str], **kwargs: Any) -> type[Trel
 class SlaStateMixin:
     """``sla_state`` in every ticket result (one query per page)."""
 
-    computed_fields = {"sla_state": {
-        "type": "string", "nullable": True, "enum": [*sla.STATES, None],
-        "description": "met, on_track, at_risk, paused (pending) or breached"}}
+    computed_fields = {
+        "sla_state": {"type": "string", "nullable": True, "enum": [*sla.STATES, None],
+                      "description": "met, on_track, at_risk, paused (pending) or breached"},
+        "rating": {"type": "integer", "nullable": True,
+                   "description": "the customer's satisfaction rating (1-5), once answered"}}
 
     def _sla_fill(self, rows: list[dict[str, Any]], ids: list[Any]) -> None:
         ids = [i for i in ids if i is not None]
         if ids:
             found = sla.states(db.session, ids)
+            ratings = dict(db.session.execute(select(Survey.ticket_id, Survey.rating).where(
+                Survey.ticket_id.in_(ids), Survey.rating.is_not(None))).all())
             for row, pk in zip(rows, ids):
                 row["sla_state"] = found.get(pk)
+                row["rating"] = ratings.get(pk)
 
     def pre_get(self, data: dict[str, Any]) -> None:
         super().pre_get(data)  # type: ignore[misc]
@@ -221,3 +239,39 @@ class ArticleApi(_api(Article, "kb_article", ["title", "body", "category", "stat
         published = request.args.get("published", "false").lower() in ("1", "true", "yes")
         found = kb.search(db.session, query, published_only=published)
         return self.response(200, result=[kb.as_json(a) for a in found])  # type: ignore[attr-defined]
+
+
+SurveyApi = _api(Survey, "ticket_survey", ["ticket_id", "contact_id", "agent_id", "team_id",
+                                           "rating", "nps", "comment", "sent_at",
+                                           "answered_at"],
+                 include_route_methods={"get_list", "get", "info"},
+                 class_permission_name="service.Survey")
+
+
+class ServiceReportApi(BaseApi):
+    """``/api/v1/service_report/csat?by=agent|team`` (record rules apply)."""
+
+    resource_name = "service_report"
+    class_permission_name = "service.Report"
+    method_permission_name = {"csat": "read"}
+    allow_browser_login = True
+    openapi_spec_tag = "Service: reports"
+
+    @expose("/csat", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("csat")
+    def csat(self) -> Any:
+        """Satisfaction by agent or team: responses, average rating, CSAT % (4-5).
+        ---
+        get:
+          parameters:
+          - {in: query, name: by, schema: {type: string, enum: [agent, team]}}
+          responses:
+            200: {description: "result: [{id, label, responses, average, csat_pct}]"}
+            400: {$ref: '#/components/responses/400'}
+        """
+        by = request.args.get("by", "agent")
+        if by not in ("agent", "team"):
+            return self.response_400(message={"by": ["Must be agent or team."]})
+        return self.response(200, result=survey.csat(db.session, by))

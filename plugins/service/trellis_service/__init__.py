@@ -9,6 +9,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 ``email_channel.py`` (inbound e-mail endpoint, threading, replies by SMTP),
 ``kb.py`` (knowledge base: search, suggestions, the public help centre),
 ``survey.py`` (satisfaction survey, CSAT, the satisfaction feature),
+``reports.py`` and ``widgets.py`` (reports in SQL, dashboard widgets),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -141,6 +142,13 @@ def trellis_roles() -> list[RoleSpec]:
         RoleSpec("CRM User", [("can_read", "service.Overview")]),
         RoleSpec("Manager", [("can_read", r) for r in WORK + CONFIG + READ_ONLY]),
     ]
+
+
+@hookimpl
+def trellis_dashboard_widgets() -> list:
+    from trellis_service import widgets
+
+    return widgets.widgets()
 
 
 @hookimpl

@@ -87,6 +87,7 @@ def ticket_before_save(session: Any, ticket: Ticket, action: str) -> None:
     elif new == "open" and old in ("resolved", "closed"):
         ticket.resolved_at = None
         ticket.closed_at = None
+    ticket.resolution_hours = sla.elapsed(session, ticket.created_on, ticket.resolved_at)
     data = {"ticket_id": ticket.id, "contact_id": ticket.contact_id, "old": old, "new": new,
             "reopened": old in ("resolved", "closed") and new == "open"}
     queue(session, "ticket.status_changed", data, plugin=PLUGIN)
@@ -127,6 +128,8 @@ def message_before_save(session: Any, message: TicketMessage, action: str) -> No
             session.get(Ticket, message.ticket_id) if message.ticket_id else None)
     if ticket is not None and message.kind == "reply" and ticket.first_response_at is None:
         ticket.first_response_at = message.created_on
+        ticket.first_response_hours = sla.elapsed(session, ticket.created_on,
+                                                  message.created_on)
     queue(session, "ticket.message_added", lambda: {
         "ticket_id": message.ticket_id, "message_id": message.id, "kind": message.kind},
         plugin=PLUGIN)

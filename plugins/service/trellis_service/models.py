@@ -111,6 +111,9 @@ class Ticket(Model):
     first_response_due_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     resolution_due_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True),
                                                                   index=True)
+    #: Business hours from creation to the first reply / to resolution (reports).
+    first_response_hours: Mapped[Optional[float]] = mapped_column(Float)
+    resolution_hours: Mapped[Optional[float]] = mapped_column(Float)
     sla_paused_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     sla_paused_hours: Mapped[float] = mapped_column(Float, default=0.0)
     sla_at_risk_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))

@@ -101,6 +101,13 @@ def status_changed(session: Any, ticket: Ticket, old: str | None, new: str,
         ticket.sla_paused_at = None
 
 
+def elapsed(session: Any, start: datetime | None, end: datetime | None) -> float | None:
+    """Business hours between two moments on the default calendar (reports)."""
+    if start is None or end is None:
+        return None
+    return round(business_hours_between(default_calendar(session), utc(start), utc(end)), 4)
+
+
 # ------------------------------------------------------------------ state
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import request
@@ -14,7 +15,7 @@ from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.views import TrellisModelView
-from trellis_service import kb, sla, survey
+from trellis_service import kb, reports, sla, survey
 from trellis_service.models import (
     ARTICLE_STATUSES,
     CHANNELS,
@@ -253,7 +254,7 @@ class ServiceReportApi(BaseApi):
 
     resource_name = "service_report"
     class_permission_name = "service.Report"
-    method_permission_name = {"csat": "read"}
+    method_permission_name = {"csat": "read", "report": "read"}
     allow_browser_login = True
     openapi_spec_tag = "Service: reports"
 
@@ -275,3 +276,40 @@ class ServiceReportApi(BaseApi):
         if by not in ("agent", "team"):
             return self.response_400(message={"by": ["Must be agent or team."]})
         return self.response(200, result=survey.csat(db.session, by))
+
+    @expose("/<name>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("report")
+    def report(self, name: str) -> Any:
+        """``response_times``, ``sla_compliance``, ``backlog`` or ``volume``.
+
+        ``since`` / ``until`` (ISO dates or timestamps) bound the tickets'
+        creation time (not for ``backlog``).
+        ---
+        get:
+          parameters:
+          - {in: path, name: name, schema: {type: string, enum: [response_times, sla_compliance, backlog, volume]}}
+          - {in: query, name: since, schema: {type: string}}
+          - {in: query, name: until, schema: {type: string}}
+          responses:
+            200: {description: "the report's figures"}
+            400: {$ref: '#/components/responses/400'}
+            404: {$ref: '#/components/responses/404'}
+        """
+        func = reports.REPORTS.get(name)
+        if func is None:
+            return self.response_404()
+        bounds: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        for key in ("since", "until"):
+            raw = request.args.get(key)
+            try:
+                bounds[key] = sla.utc(datetime.fromisoformat(raw)) if raw else None
+            except ValueError:
+                errors[key] = ["Use an ISO date, e.g. 2026-11-01."]
+        if errors:
+            return self.response_400(message=errors)
+        if name == "backlog":
+            return self.response(200, **func(db.session))
+        return self.response(200, **func(db.session, **bounds))

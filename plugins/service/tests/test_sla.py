@@ -271,3 +271,27 @@ def test_breach_job_under_a_real_rq_worker_on_postgresql(trellis_app_factory, ma
         with app.app_context():
             for queue in {s.queue for _, s in app.extensions["trellis"].jobs.specs.values()}:
                 app.extensions["trellis"].jobs.queue(queue).empty()
+
+
+def test_auto_close_closes_resolved_tickets_after_n_days(sla_site, monkeypatch):
+    app = sla_site[0]
+    contact = sla_site[3]["contact"]
+    old = _ticket(app, at(1, 9), subject="Old", contact_id=contact)
+    recent = _ticket(app, at(1, 9), subject="Recent")
+    still_open = _ticket(app, at(1, 9), subject="Open")
+    _set_status(app, monkeypatch, old, "resolved", at(1, 10))
+    _set_status(app, monkeypatch, recent, "resolved", at(6, 10))
+    with app.app_context():  # the default: 7 days
+        assert jobs.execute("service.auto_close", {"now": at(8, 10, 30).isoformat()}) == {
+            "closed": 1}
+        assert jobs.execute("service.auto_close", {"now": at(8, 11).isoformat()}) == {
+            "closed": 0}
+    assert _load(app, old).status == "closed"
+    assert _utc(_load(app, old).closed_at) == at(8, 10, 30)
+    assert _load(app, recent).status == "resolved"
+    assert _load(app, still_open).status == "new"
+    from trellis.models import Activity
+
+    with app.app_context():
+        assert "ticket.closed" in db.session.scalars(select(Activity.type).where(
+            Activity.contact_id == contact)).all()

@@ -156,3 +156,34 @@ def test_ticket_pages_render(site, web_login):
     assert client.get(f"/ticketview/show/{ticket_id}").status_code == 200
     for path in ("/categoryview/list/", "/slapolicyview/list/", "/agentstatusview/list/"):
         assert client.get(path).status_code == 200, path
+
+
+def test_canned_responses_are_team_scoped_and_merge_fields(site):
+    app, client, headers, ids, _ = site
+    boss = headers["boss"]
+
+    def add(name, body, team=None):
+        return client.post("/api/v1/canned_response/", headers=boss,
+                           json={"name": name, "body": body, "team_id": team})
+
+    hello = add("Hello", "Hello {{ contact.first_name }}, about {{ ticket.reference }} "
+                         "({{ ticket.subject }}): {{ agent.name }} is on it.").get_json()["id"]
+    billing = add("Refund", "Refund on its way.", ids["billing"]).get_json()["id"]
+    broken = add("Broken", "{{ 1 / 0 }}").get_json()["id"]
+    bad = add("Bad", "{% include 'secrets.txt' %}")
+    assert bad.status_code == 400 and list(bad.get_json()["message"]) == ["body"]
+    ticket_id = _ticket(client, headers["admin"], subject="Wifi", contact_id=ids["contact"],
+                        team_id=ids["support"])
+    ann = headers["ann"]
+    listed = client.get(f"/api/v1/ticket/{ticket_id}/canned", headers=ann).get_json()["result"]
+    assert [c["name"] for c in listed] == ["Broken", "Hello"]  # not Billing's
+    rendered = client.get(f"/api/v1/ticket/{ticket_id}/canned/{hello}", headers=ann)
+    assert rendered.get_json()["body"] == \
+        f"Hello Cora, about [#{ticket_id}] (Wifi): Ann Tester is on it."
+    assert client.get(f"/api/v1/ticket/{ticket_id}/canned/{billing}",
+                      headers=ann).status_code == 404
+    failed = client.get(f"/api/v1/ticket/{ticket_id}/canned/{broken}", headers=ann)
+    assert failed.status_code == 400 and list(failed.get_json()["message"]) == ["body"]
+    # agents may use canned responses, not write them
+    assert client.post("/api/v1/canned_response/", headers=ann,
+                       json={"name": "x", "body": "y"}).status_code == 403

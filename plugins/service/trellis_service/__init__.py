@@ -10,6 +10,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 ``kb.py`` (knowledge base: search, suggestions, the public help centre),
 ``survey.py`` (satisfaction survey, CSAT, the satisfaction feature),
 ``reports.py`` and ``widgets.py`` (reports in SQL, dashboard widgets),
+``canned.py`` (canned responses with merge fields), ``autoclose.py``,
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -75,7 +76,8 @@ def trellis_settings_schema() -> type[Schema]:
 WORK = ["service.Ticket", "service.TicketMessage", "service.Article", "core.Contact", "core.Account",
         "core.Activity", "core.Note", "core.Tag", "core.Notification", "core.Preference",
         "core.TwoFactor"]
-CONFIG = ["service.Category", "service.SlaPolicy", "service.AgentStatus"]
+CONFIG = ["service.Category", "service.SlaPolicy", "service.AgentStatus",
+          "service.CannedResponse"]
 READ_ONLY = ["service.Overview", "service.Survey", "service.Report", "core.Search",
              "core.Dashboard"]
 
@@ -88,7 +90,7 @@ def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
 @hookimpl
 def trellis_models() -> list[ModelSpec]:
     from trellis_service import behaviour as b
-    from trellis_service import kb
+    from trellis_service import canned, kb
     from trellis_service import models as m
 
     return [
@@ -103,6 +105,8 @@ def trellis_models() -> list[ModelSpec]:
         ModelSpec(m.AgentStatus, "agent_status", "Agent availability"),
         ModelSpec(m.Survey, "ticket_survey", "Satisfaction survey", contact_field="contact_id",
                   parent=("ticket_id", m.Ticket)),
+        ModelSpec(m.CannedResponse, "canned_response", "Canned response", searchable=("name",),
+                  validate=canned.canned_validate),
         ModelSpec(m.Article, "kb_article", "Knowledge-base article", searchable=("title",),
                   before_save=kb.article_before_save, validate=kb.article_validate),
     ]
@@ -117,6 +121,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(web.TicketMessageView),
         ViewSpec(web.ArticleView, "Knowledge base", icon="fa-book"),
         ViewSpec(web.SurveyView, "Satisfaction", icon="fa-smile"),
+        ViewSpec(web.CannedResponseView, "Canned responses", icon="fa-comment-dots"),
         ViewSpec(web.CategoryView, "Ticket categories", icon="fa-tags"),
         ViewSpec(web.SlaPolicyView, "SLA policies", icon="fa-stopwatch"),
         ViewSpec(web.AgentStatusView, "Agent availability", icon="fa-user-clock"),
@@ -130,6 +135,7 @@ def trellis_apis() -> list[type]:
 
     return [web.TicketApi, web.TicketMessageApi, web.CategoryApi, web.SlaPolicyApi,
             web.AgentStatusApi, web.ArticleApi, web.SurveyApi, web.ServiceReportApi,
+            web.CannedResponseApi,
             overview_api("service")]
 
 
@@ -183,15 +189,18 @@ def trellis_customer_features() -> list:
 
 @hookimpl
 def trellis_jobs() -> list[JobSpec]:
-    from trellis_service import sla
+    from trellis_service import autoclose, sla
 
     return [JobSpec("service.check_sla", sla.check_sla,
-                    description="flag, notify and escalate tickets at risk of or past their SLA")]
+                    description="flag, notify and escalate tickets at risk of or past their SLA"),
+            JobSpec("service.auto_close", autoclose.auto_close,
+                    description="close resolved tickets after auto_close_days")]
 
 
 @hookimpl
 def trellis_schedules() -> list[ScheduleSpec]:
-    return [ScheduleSpec("service.check_sla", interval=300)]
+    return [ScheduleSpec("service.check_sla", interval=300),
+            ScheduleSpec("service.auto_close", interval=3600)]
 
 
 @hookimpl

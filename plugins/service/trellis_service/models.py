@@ -248,3 +248,21 @@ class Survey(Model):
 
     def __repr__(self) -> str:
         return f"survey of #{self.ticket_id}: {self.rating or '-'}"
+
+
+class CannedResponse(Model):
+    """A reusable answer with merge fields (sandboxed Jinja, :mod:`trellis.templating`);
+    ``team_id`` limits it to one team's tickets (empty: every team)."""
+
+    __tablename__ = "service_canned_response"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("trellis_team.id",
+                                                              ondelete="CASCADE"))
+
+    team: Mapped[Optional[Team]] = relationship(Team)
+
+    def __repr__(self) -> str:
+        return self.name

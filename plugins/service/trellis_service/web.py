@@ -15,7 +15,7 @@ from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.views import TrellisModelView
-from trellis_service import kb, reports, sla, survey
+from trellis_service import canned, kb, reports, sla, survey
 from trellis_service.models import (
     ARTICLE_STATUSES,
     CHANNELS,
@@ -24,6 +24,7 @@ from trellis_service.models import (
     STATUSES,
     AgentStatus,
     Article,
+    CannedResponse,
     Category,
     SlaPolicy,
     Survey,
@@ -91,6 +92,16 @@ class SurveyView(TrellisModelView):
     search_columns = ["agent", "team", "rating", "answered_at"]
     show_columns = list_columns
     base_order = ("id", "desc")
+
+
+class CannedResponseView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(CannedResponse)
+    list_columns = ["name", "team"]
+    add_columns = edit_columns = show_columns = ["name", "team", "body"]
+    description_columns = {
+        "team": "only for this team's tickets (empty: every team)",
+        "body": "merge fields: {{ contact.first_name }}, {{ ticket.reference }}, "
+                "{{ ticket.subject }}, {{ agent.name }}..."}
 
 
 class CategoryView(TrellisModelView):
@@ -167,7 +178,56 @@ class TicketApi(SlaStateMixin, _api(
                             "email": validate.Email()})):
     """``/api/v1/ticket/``; status changes follow the workflow (else 400 on ``status``)."""
 
-    method_permission_name = {**API_PERMISSIONS, "suggestions": "read"}
+    method_permission_name = {**API_PERMISSIONS, "suggestions": "read", "canned": "read",
+                              "render_canned": "read"}
+
+    @expose("/<int:pk>/canned", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("canned")
+    def canned(self, pk: int) -> Any:
+        """The canned responses usable on this ticket (every team's and its team's).
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          responses:
+            200: {description: "result: [{id, name}]"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        ticket = self.datamodel.get(pk, self._base_filters)  # type: ignore[attr-defined]
+        if ticket is None:
+            return self.response_404()  # type: ignore[attr-defined]
+        return self.response(200, result=[  # type: ignore[attr-defined]
+            {"id": c.id, "name": c.name} for c in canned.available(db.session, ticket)])
+
+    @expose("/<int:pk>/canned/<int:canned_id>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("render_canned")
+    def render_canned(self, pk: int, canned_id: int) -> Any:
+        """A canned response rendered for this ticket (not saved: post it as a reply).
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          - {in: path, name: canned_id, schema: {type: integer}}
+          responses:
+            200: {description: "body: the text"}
+            400: {$ref: '#/components/responses/400'}
+            404: {$ref: '#/components/responses/404'}
+        """
+        ticket = self.datamodel.get(pk, self._base_filters)  # type: ignore[attr-defined]
+        if ticket is None:
+            return self.response_404()  # type: ignore[attr-defined]
+        found = {c.id: c for c in canned.available(db.session, ticket)}.get(canned_id)
+        if found is None:
+            return self.response_404()  # type: ignore[attr-defined]
+        try:
+            body = canned.render_for(db.session, found, ticket)
+        except canned.RenderError as exc:
+            return self.response_400(message={"body": [str(exc)]})  # type: ignore[attr-defined]
+        return self.response(200, body=body)  # type: ignore[attr-defined]
 
     @expose("/<int:pk>/suggestions", methods=["GET"])
     @protect()
@@ -313,3 +373,8 @@ class ServiceReportApi(BaseApi):
         if name == "backlog":
             return self.response(200, **func(db.session))
         return self.response(200, **func(db.session, **bounds))
+
+
+CannedResponseApi = _api(CannedResponse, "canned_response", ["name", "body", "team_id"],
+                         validators_columns={"name": validate.Length(min=1, max=100),
+                                             "body": validate.Length(min=1, max=20_000)})

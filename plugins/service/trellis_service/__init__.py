@@ -11,6 +11,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 ``survey.py`` (satisfaction survey, CSAT, the satisfaction feature),
 ``reports.py`` and ``widgets.py`` (reports in SQL, dashboard widgets),
 ``canned.py`` (canned responses with merge fields), ``autoclose.py``,
+``webform.py`` (the public, rate-limited web form),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -18,6 +19,7 @@ docs/service.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from marshmallow import Schema, fields, validate
 
@@ -173,9 +175,17 @@ def trellis_blueprints() -> list[BlueprintSpec]:
     from trellis_service.email_channel import inbound
     from trellis_service.kb import help_centre
     from trellis_service.survey import survey_pages
+    from trellis_service.webform import form
 
     return [BlueprintSpec(inbound, public=True), BlueprintSpec(help_centre, public=True),
-            BlueprintSpec(survey_pages, public=True)]
+            BlueprintSpec(survey_pages, public=True), BlueprintSpec(form, public=True)]
+
+
+@hookimpl
+def trellis_app_ready(app: Any) -> None:
+    from trellis_service.webform import limit
+
+    limit(app)
 
 
 @hookimpl

@@ -12,6 +12,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 ``reports.py`` and ``widgets.py`` (reports in SQL, dashboard widgets),
 ``canned.py`` (canned responses with merge fields), ``autoclose.py``,
 ``webform.py`` (the public, rate-limited web form),
+``attachments.py`` (safe ticket attachments),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -59,6 +60,9 @@ class ServiceSettings(Schema):
         metadata={"label": "Secret of the inbound e-mail endpoint",
                   "description": "sent as X-Trellis-Inbound-Token to POST /service/inbound/email; "
                                  "empty: the endpoint is off"})
+    attachment_max_mb = fields.Integer(
+        load_default=10, validate=validate.Range(min=1, max=50),
+        metadata={"label": "Largest attachment accepted (MB)"})
     escalate_reassign = fields.Boolean(
         load_default=False,
         metadata={"label": "Hand a ticket that breaches its SLA to its team's manager"})
@@ -109,6 +113,8 @@ def trellis_models() -> list[ModelSpec]:
                   parent=("ticket_id", m.Ticket)),
         ModelSpec(m.CannedResponse, "canned_response", "Canned response", searchable=("name",),
                   validate=canned.canned_validate),
+        ModelSpec(m.Attachment, "ticket_attachment", "Ticket attachment",
+                  parent=("ticket_id", m.Ticket), audited=False),
         ModelSpec(m.Article, "kb_article", "Knowledge-base article", searchable=("title",),
                   before_save=kb.article_before_save, validate=kb.article_validate),
     ]

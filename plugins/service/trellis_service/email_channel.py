@@ -41,7 +41,7 @@ from trellis.events import Event
 from trellis.models import Contact
 from trellis.settings import get_settings
 from trellis.validation import RecordInvalid
-from trellis_service import sla
+from trellis_service import attachments, sla
 from trellis_service.models import Ticket, TicketMessage
 
 PLUGIN = "service"
@@ -88,6 +88,8 @@ def parse(raw: bytes) -> dict[str, Any]:
         name, address = parseaddr(str(msg.get("From", "")))
         subject = str(msg.get("Subject", "") or "").strip()
         body = _text(msg)
+        files = [(part.get_filename(), part.get_payload(decode=True) or b"")
+                 for part in msg.iter_attachments()]
     except Exception as exc:  # noqa: BLE001 - any parser failure is the sender's input
         raise InboundError({"message": [f"Not a readable e-mail message: {exc}."]}) from exc
     if "@" not in address:
@@ -97,7 +99,8 @@ def parse(raw: bytes) -> dict[str, Any]:
     return {"name": name.strip(), "email": address.strip().lower(),
             "subject": subject[:255] or "(no subject)", "body": body or "(empty message)",
             "message_id": message_id, "references": refs,
-            "to": [a for _, a in getaddresses([str(v) for v in msg.get_all("To", [])])]}
+            "to": [a for _, a in getaddresses([str(v) for v in msg.get_all("To", [])])],
+            "files": files}
 
 
 # ------------------------------------------------------------------ threading
@@ -174,7 +177,7 @@ def ingest(raw: bytes) -> dict[str, Any]:
                 db.session.add(ticket)
                 db.session.commit()
                 return {"ticket_id": ticket.id, "message_id": None, "created": True,
-                        "duplicate": False}
+                        "duplicate": False, **_attach(parsed, ticket.id, None)}
             entry = TicketMessage(ticket=ticket, kind="customer", body=parsed["body"],
                                   from_email=parsed["email"], message_id=parsed["message_id"],
                                   in_reply_to=(parsed["references"] or [None])[0])
@@ -186,7 +189,21 @@ def ingest(raw: bytes) -> dict[str, Any]:
             db.session.rollback()
             raise InboundError(exc.messages) from exc
         return {"ticket_id": ticket.id, "message_id": entry.id, "created": False,
-                "duplicate": False}
+                "duplicate": False, **_attach(parsed, ticket.id, entry.id)}
+
+
+def _attach(parsed: dict[str, Any], ticket_id: int, message_id: int | None) -> dict[str, Any]:
+    """Store the message's allowed attachments; name the refused ones."""
+    stored, skipped = 0, []
+    for filename, data in parsed["files"]:
+        try:
+            db.session.add(attachments.make(ticket_id, filename, data, message_id=message_id))
+            stored += 1
+        except attachments.AttachmentRefused as exc:
+            skipped.append(str(exc))
+    if stored:
+        db.session.commit()
+    return {"attachments": stored, "skipped": skipped}
 
 
 # ------------------------------------------------------------------ the endpoint

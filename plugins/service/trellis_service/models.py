@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Optional
 
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trellis.db import Model, utcnow
@@ -266,3 +276,27 @@ class CannedResponse(Model):
 
     def __repr__(self) -> str:
         return self.name
+
+
+class Attachment(Model):
+    """A file on a ticket (uploaded by an agent or sent by e-mail), stored in
+    the database; only allowed types and sizes get in (:mod:`trellis_service.attachments`)."""
+
+    __tablename__ = "service_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("service_ticket.id", ondelete="CASCADE"),
+                                           index=True)
+    message_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("service_message.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(Ticket)
+
+    def __repr__(self) -> str:
+        return self.filename

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import request
+from flask import Response, request
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import validate
@@ -14,8 +14,9 @@ from sqlalchemy import select
 from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
+from trellis.settings import get_settings
 from trellis.views import TrellisModelView
-from trellis_service import canned, kb, reports, sla, survey
+from trellis_service import attachments, canned, kb, reports, sla, survey
 from trellis_service.models import (
     ARTICLE_STATUSES,
     CHANNELS,
@@ -24,6 +25,7 @@ from trellis_service.models import (
     STATUSES,
     AgentStatus,
     Article,
+    Attachment,
     CannedResponse,
     Category,
     SlaPolicy,
@@ -127,6 +129,14 @@ class AgentStatusView(TrellisModelView):
 # ------------------------------------------------------------------ APIs
 
 
+def _user_id() -> int | None:
+    from flask import g
+
+    user = getattr(g, "user", None)
+    return user.id if getattr(user, "is_authenticated", False) else None
+
+
+
 def _api(model: type, name: str, columns: list[str], **kwargs: Any) -> type[TrellisModelApi]:
     return model_api(model, name, columns, tag=f"Service: {model.__name__}s", **kwargs)
 
@@ -179,7 +189,87 @@ class TicketApi(SlaStateMixin, _api(
     """``/api/v1/ticket/``; status changes follow the workflow (else 400 on ``status``)."""
 
     method_permission_name = {**API_PERMISSIONS, "suggestions": "read", "canned": "read",
-                              "render_canned": "read"}
+                              "render_canned": "read", "attachments": "read",
+                              "upload": "write", "download": "read"}
+
+    @expose("/<int:pk>/attachments", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("attachments")
+    def attachments(self, pk: int) -> Any:
+        """The ticket's attachments.
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          responses:
+            200: {description: "result: [{id, filename, content_type, size, message_id, url}]"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        ticket = self.datamodel.get(pk, self._base_filters)  # type: ignore[attr-defined]
+        if ticket is None:
+            return self.response_404()  # type: ignore[attr-defined]
+        return self.response(200, result=attachments.listing(db.session, pk))  # type: ignore[attr-defined]
+
+    @expose("/<int:pk>/attachments", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("upload")
+    def upload(self, pk: int) -> Any:
+        """Attach a file (multipart field ``file``; allowed types, size limit).
+        ---
+        post:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          requestBody:
+            content:
+              multipart/form-data:
+                schema: {type: object, properties: {file: {type: string, format: binary}}}
+          responses:
+            201: {description: "the attachment: {id, filename, content_type, size, url}"}
+            400: {$ref: '#/components/responses/400'}
+            404: {$ref: '#/components/responses/404'}
+        """
+        ticket = self.datamodel.get(pk, self._base_filters)  # type: ignore[attr-defined]
+        if ticket is None:
+            return self.response_404()  # type: ignore[attr-defined]
+        upload = request.files.get("file")
+        if upload is None:
+            return self.response_400(message={"file": ["Send the file as the multipart "  # type: ignore[attr-defined]
+                                                       "field 'file'."]})
+        limit = (get_settings("service")["attachment_max_mb"] * 1024 * 1024) + 1
+        data = upload.stream.read(limit)
+        try:
+            item = attachments.make(pk, upload.filename, data, user_id=_user_id())
+        except attachments.AttachmentRefused as exc:
+            return self.response_400(message={"file": [str(exc)]})  # type: ignore[attr-defined]
+        db.session.add(item)
+        db.session.commit()
+        return self.response(201, id=item.id, filename=item.filename,  # type: ignore[attr-defined]
+                             content_type=item.content_type, size=item.size,
+                             url=f"/api/v1/ticket/{pk}/attachments/{item.id}")
+
+    @expose("/<int:pk>/attachments/<int:attachment_id>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("download")
+    def download(self, pk: int, attachment_id: int) -> Any:
+        """Download an attachment (always as a download, never rendered).
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          - {in: path, name: attachment_id, schema: {type: integer}}
+          responses:
+            200: {description: the file}
+            404: {$ref: '#/components/responses/404'}
+        """
+        ticket = self.datamodel.get(pk, self._base_filters)  # type: ignore[attr-defined]
+        item = db.session.get(Attachment, attachment_id) if ticket is not None else None
+        if item is None or item.ticket_id != pk:
+            return self.response_404()  # type: ignore[attr-defined]
+        return Response(item.data, mimetype=item.content_type,
+                        headers=attachments.download_headers(item))
 
     @expose("/<int:pk>/canned", methods=["GET"])
     @protect()

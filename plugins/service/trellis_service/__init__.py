@@ -13,6 +13,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 ``canned.py`` (canned responses with merge fields), ``autoclose.py``,
 ``webform.py`` (the public, rate-limited web form),
 ``attachments.py`` (safe ticket attachments),
+``portal.py`` (the customer portal),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -181,17 +182,20 @@ def trellis_blueprints() -> list[BlueprintSpec]:
     from trellis_service.email_channel import inbound
     from trellis_service.kb import help_centre
     from trellis_service.survey import survey_pages
+    from trellis_service.portal import portal, portal_login
     from trellis_service.webform import form
 
     return [BlueprintSpec(inbound, public=True), BlueprintSpec(help_centre, public=True),
-            BlueprintSpec(survey_pages, public=True), BlueprintSpec(form, public=True)]
+            BlueprintSpec(survey_pages, public=True), BlueprintSpec(form, public=True),
+            BlueprintSpec(portal, public=True), BlueprintSpec(portal_login, public=True)]
 
 
 @hookimpl
 def trellis_app_ready(app: Any) -> None:
-    from trellis_service.webform import limit
+    from trellis_service import portal, webform
 
-    limit(app)
+    webform.limit(app)
+    portal.limit(app)
 
 
 @hookimpl

@@ -295,3 +295,57 @@ def test_auto_close_closes_resolved_tickets_after_n_days(sla_site, monkeypatch):
     with app.app_context():
         assert "ticket.closed" in db.session.scalars(select(Activity.type).where(
             Activity.contact_id == contact)).all()
+
+
+class TierPlugin:
+    """Stands in for the scoring plugin: customers at vip.example are 'gold'."""
+
+    from trellis import hookimpl as _hookimpl
+
+    @_hookimpl
+    def trellis_manifest(self):
+        from trellis.specs import Manifest
+
+        return Manifest(label="Tiers (tests)")
+
+    @_hookimpl
+    def trellis_customer_features(self):
+        from sqlalchemy import literal
+
+        from trellis.models import Contact
+        from trellis.specs import FeatureSpec
+
+        return [FeatureSpec("customer_tier", "Tier", lambda: select(
+            Contact.id.label("contact_id"), literal("gold").label("value"))
+            .where(Contact.email.like("%@vip.example")), kind="text")]
+
+
+def test_policy_per_customer_tier_through_a_feature(trellis_app_factory, api_login):
+    from trellis.models import Contact
+    from trellis_service.models import SlaPolicy
+
+    app = trellis_app_factory(plugins=["service"], extra_plugins=[("tiers", TierPlugin())])
+    _configure(app)
+    client = app.test_client()
+    headers = api_login(client)
+    gold = client.post("/api/v1/sla_policy/", headers=headers,
+                       json={"priority": "normal", "tier": "gold", "first_response_hours": 1,
+                             "resolution_hours": 8})
+    assert gold.status_code == 201, gold.get_json()
+    twice = client.post("/api/v1/sla_policy/", headers=headers,
+                        json={"priority": "normal", "first_response_hours": 2,
+                              "resolution_hours": 8})
+    assert twice.status_code == 400 and list(twice.get_json()["message"]) == ["priority"]
+    with app.app_context():
+        vip = Contact(first_name="V", last_name="Ip", email="v@vip.example")
+        plain = Contact(first_name="P", last_name="Lain", email="p@plain.example")
+        db.session.add_all([vip, plain])
+        db.session.commit()
+        vip_id, plain_id = vip.id, plain.id
+        assert db.session.scalar(select(SlaPolicy.tier).where(SlaPolicy.id == gold.get_json()["id"])) == "gold"
+    # Monday 22nd 09:00 Berlin: gold gets 1 h, everyone else the normal 4 h
+    assert _utc(_load(app, _ticket(app, at(22, 8), contact_id=vip_id))
+                .first_response_due_at) == at(22, 9)
+    assert _utc(_load(app, _ticket(app, at(22, 8), contact_id=plain_id))
+                .first_response_due_at) == at(22, 12)
+    assert _utc(_load(app, _ticket(app, at(22, 8))).first_response_due_at) == at(22, 12)

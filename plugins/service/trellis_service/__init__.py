@@ -51,6 +51,11 @@ class ServiceSettings(Schema):
         validate=validate.OneOf(["round_robin", "least_open", "off"]),
         metadata={"label": "Automatic assignment within the ticket's team",
                   "description": "round_robin, least_open (fewest unresolved tickets) or off"})
+    sla_tier_feature = fields.String(
+        load_default="customer_tier", validate=validate.Length(max=100),
+        metadata={"label": "Customer feature holding the customer's tier for SLA policies",
+                  "description": "a text feature offered by another plugin (e.g. scoring); "
+                                 "policies with that tier apply to its customers"})
     sla_warn_minutes = fields.Integer(
         load_default=60, validate=validate.Range(min=0, max=14400),
         metadata={"label": "Flag tickets this many business minutes before an SLA runs out"})
@@ -97,7 +102,7 @@ def _grants(write: list[str], read: list[str]) -> list[tuple[str, str]]:
 @hookimpl
 def trellis_models() -> list[ModelSpec]:
     from trellis_service import behaviour as b
-    from trellis_service import canned, kb
+    from trellis_service import canned, kb, sla
     from trellis_service import models as m
 
     return [
@@ -108,7 +113,7 @@ def trellis_models() -> list[ModelSpec]:
                   parent=("ticket_id", m.Ticket), before_save=b.message_before_save,
                   validate=b.message_validate),
         ModelSpec(m.Category, "service_category", "Ticket category", searchable=("name",)),
-        ModelSpec(m.SlaPolicy, "sla_policy", "SLA policy"),
+        ModelSpec(m.SlaPolicy, "sla_policy", "SLA policy", validate=sla.policy_validate),
         ModelSpec(m.AgentStatus, "agent_status", "Agent availability"),
         ModelSpec(m.Survey, "ticket_survey", "Satisfaction survey", contact_field="contact_id",
                   parent=("ticket_id", m.Ticket)),

@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -73,17 +74,24 @@ class AgentStatus(Model):
 
 
 class SlaPolicy(Model):
-    """Targets for one priority, in business hours of the default calendar."""
+    """Targets for one priority (and optionally one customer tier), in business
+    hours of the default calendar."""
 
     __tablename__ = "service_sla_policy"
+    __table_args__ = (UniqueConstraint("priority", "tier",
+                                       name="uq_service_sla_policy_priority_tier"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    priority: Mapped[str] = mapped_column(String(10), unique=True)
+    priority: Mapped[str] = mapped_column(String(10))
+    #: The customer tier it applies to (the feature named by the setting
+    #: ``sla_tier_feature``); empty: every customer without a policy of their own.
+    tier: Mapped[Optional[str]] = mapped_column(String(50))
     first_response_hours: Mapped[float] = mapped_column(Float)
     resolution_hours: Mapped[float] = mapped_column(Float)
 
     def __repr__(self) -> str:
-        return f"{self.priority}: {self.first_response_hours}h / {self.resolution_hours}h"
+        return (f"{self.priority}{'/' + self.tier if self.tier else ''}: "
+                f"{self.first_response_hours}h / {self.resolution_hours}h")
 
 
 class Ticket(Model):

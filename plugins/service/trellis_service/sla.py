@@ -31,6 +31,7 @@ from flask import current_app
 from flask_appbuilder.security.sqla.models import Role, User, assoc_user_role
 from sqlalchemy import String, and_, case, cast, func, literal, not_, or_, select, update
 
+from trellis import features
 from trellis.businesshours import add_business_hours, business_hours_between, default_calendar
 from trellis.db import db, utcnow
 from trellis.events import emit
@@ -65,15 +66,54 @@ def clock() -> datetime:
 # ------------------------------------------------------------------ at save time
 
 
-def policy_for(session: Any, priority: str | None) -> SlaPolicy | None:
+def customer_tier(session: Any, contact_id: int | None) -> str | None:
+    """The contact's tier: the value of the customer feature named by the setting
+    ``sla_tier_feature`` (offered by another plugin, e.g. scoring), if any."""
+    name = get_settings(PLUGIN)["sla_tier_feature"]
+    if contact_id is None or not name or features.get(name) is None:
+        return None
     with session.no_autoflush:
-        return session.scalar(select(SlaPolicy).where(SlaPolicy.priority == priority))
+        value = features.values(session, name, [contact_id]).get(contact_id)
+    return str(value) if value not in (None, "") else None
+
+
+def policy_for(session: Any, priority: str | None,
+               tier: str | None = None) -> SlaPolicy | None:
+    """The policy of this priority for the tier, else the one without a tier."""
+    with session.no_autoflush:
+        found = session.scalars(select(SlaPolicy).where(
+            SlaPolicy.priority == priority,
+            or_(SlaPolicy.tier.is_(None), SlaPolicy.tier == tier) if tier is not None
+            else SlaPolicy.tier.is_(None))).all()
+    return next((p for p in found if p.tier is not None), found[0] if found else None)
+
+
+def policy_validate(policy: SlaPolicy) -> dict[str, list[str]]:
+    """One policy per priority and tier (the unique index cannot see empty tiers)."""
+    from sqlalchemy.orm import object_session
+
+    session = object_session(policy)
+    errors: dict[str, list[str]] = {}
+    policy.tier = (policy.tier or "").strip() or None
+    if session is not None:
+        with session.no_autoflush:
+            clash = session.scalar(select(SlaPolicy.id).where(
+                SlaPolicy.priority == policy.priority,
+                SlaPolicy.tier.is_(None) if policy.tier is None else SlaPolicy.tier == policy.tier,
+                SlaPolicy.id != (policy.id or 0)).limit(1))
+        if clash is not None:
+            errors["priority"] = ["There is already a policy for this priority and tier."]
+    for field in ("first_response_hours", "resolution_hours"):
+        value = getattr(policy, field)
+        if value is None or value <= 0:
+            errors[field] = ["Must be more than 0."]
+    return errors
 
 
 def set_due_times(session: Any, ticket: Ticket) -> None:
     """Both due times from the creation time, the policy of the ticket's priority
-    and the business hours spent paused."""
-    policy = policy_for(session, ticket.priority)
+    (and its customer's tier) and the business hours spent paused."""
+    policy = policy_for(session, ticket.priority, customer_tier(session, ticket.contact_id))
     if policy is None:
         ticket.first_response_due_at = ticket.resolution_due_at = None
         return

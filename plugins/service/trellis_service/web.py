@@ -114,9 +114,10 @@ class CategoryView(TrellisModelView):
 
 class SlaPolicyView(TrellisModelView):
     datamodel = TrellisSQLAInterface(SlaPolicy)
-    list_columns = add_columns = edit_columns = ["priority", "first_response_hours",
+    list_columns = add_columns = edit_columns = ["priority", "tier", "first_response_hours",
                                                  "resolution_hours"]
-    description_columns = {"first_response_hours": "business hours of the default calendar",
+    description_columns = {"tier": "customer tier (setting sla_tier_feature); empty: everyone",
+                           "first_response_hours": "business hours of the default calendar",
                            "resolution_hours": "business hours, not counting time pending"}
 
 
@@ -347,7 +348,7 @@ TicketMessageApi = _api(TicketMessage, "ticket_message", ["ticket_id", "kind", "
                         validators_columns={"kind": validate.OneOf(MESSAGE_KINDS),
                                             "body": validate.Length(min=1, max=100_000)})
 CategoryApi = _api(Category, "service_category", ["name", "team_id"])
-SlaPolicyApi = _api(SlaPolicy, "sla_policy", ["priority", "first_response_hours",
+SlaPolicyApi = _api(SlaPolicy, "sla_policy", ["priority", "tier", "first_response_hours",
                                               "resolution_hours"],
                     validators_columns={"priority": validate.OneOf(PRIORITIES),
                                         "first_response_hours": validate.Range(min=0.01,

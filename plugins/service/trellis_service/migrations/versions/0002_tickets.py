@@ -34,9 +34,11 @@ def upgrade() -> None:
     op.create_table(
         "service_sla_policy",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("priority", sa.String(10), nullable=False, unique=True),
+        sa.Column("priority", sa.String(10), nullable=False),
+        sa.Column("tier", sa.String(50)),
         sa.Column("first_response_hours", sa.Float(), nullable=False),
         sa.Column("resolution_hours", sa.Float(), nullable=False),
+        sa.UniqueConstraint("priority", "tier", name="uq_service_sla_policy_priority_tier"),
     )
     op.create_table(
         "service_ticket",

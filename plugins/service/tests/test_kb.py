@@ -89,3 +89,16 @@ def test_public_help_centre(kb_site):
 
     with app.app_context():
         assert db.session.scalar(select(Article.views).where(Article.id == router)) == 2
+
+
+def test_helpful_votes_once_per_visitor(kb_site):
+    app, client, headers, (router, printer, draft, script) = kb_site
+    visitor, other = app.test_client(), app.test_client()
+    assert b"Was this helpful?" in visitor.get(f"/help/{router}").data
+    assert visitor.post(f"/help/{router}/vote", data={"helpful": "yes"}).status_code == 302
+    visitor.post(f"/help/{router}/vote", data={"helpful": "yes"})  # counted once
+    other.post(f"/help/{router}/vote", data={"helpful": "no"})
+    assert visitor.post(f"/help/{router}/vote", data={"helpful": "maybe"}).status_code == 400
+    assert visitor.post(f"/help/{draft}/vote", data={"helpful": "yes"}).status_code == 404
+    votes = client.get(f"/api/v1/kb_article/{router}", headers=headers).get_json()["result"]
+    assert (votes["helpful_yes"], votes["helpful_no"]) == (1, 1)

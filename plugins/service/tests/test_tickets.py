@@ -131,6 +131,9 @@ def test_replies_notes_first_response_and_the_timeline(site):
     assert message["kind"] == "reply" and message["author_id"] == ids["ann"]
     assert message["message_id"].startswith("<") and message["message_id"].endswith(">")
     assert _get(client, ann, ticket_id).get_json()["result"]["first_response_at"] is not None
+    call = client.post("/api/v1/ticket_message/", headers=ann,
+                       json={"ticket_id": ticket_id, "kind": "call", "body": "Called, 5 min"})
+    assert call.status_code == 201
     empty = client.post("/api/v1/ticket_message/", headers=ann,
                         json={"ticket_id": ticket_id, "body": "", "kind": "shout"})
     assert empty.status_code == 400 and set(empty.get_json()["message"]) == {"body", "kind"}
@@ -141,10 +144,10 @@ def test_replies_notes_first_response_and_the_timeline(site):
             select(Activity.type, Activity.plugin, Activity.payload)
             .where(Activity.contact_id == ids["contact"]).order_by(Activity.id)).all()
     assert [t for t, _, _ in timeline] == ["ticket.opened", "ticket.note", "ticket.reply",
-                                           "ticket.resolved"]
+                                           "ticket.call", "ticket.resolved"]
     assert {p for _, p, _ in timeline} == {"service"}
     assert all(payload["ticket_id"] == ticket_id for _, _, payload in timeline)
-    assert timeline[1][2]["internal"] is True
+    assert timeline[1][2]["internal"] is True and timeline[3][2]["internal"] is True
 
 
 def test_ticket_pages_render(site, web_login):
@@ -187,3 +190,11 @@ def test_canned_responses_are_team_scoped_and_merge_fields(site):
     # agents may use canned responses, not write them
     assert client.post("/api/v1/canned_response/", headers=ann,
                        json={"name": "x", "body": "y"}).status_code == 403
+
+
+def test_a_logged_call_is_the_first_response(site):
+    app, client, headers, ids, _ = site
+    ticket_id = _ticket(client, headers["admin"], channel="phone", contact_id=ids["contact"])
+    client.post("/api/v1/ticket_message/", headers=headers["admin"],
+                json={"ticket_id": ticket_id, "kind": "call", "body": "Talked it through"})
+    assert _get(client, headers["admin"], ticket_id).get_json()["result"]["first_response_at"]

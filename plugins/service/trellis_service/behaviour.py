@@ -9,7 +9,8 @@ e-mail, job.
   (else 400 naming ``status``); it stamps ``resolved_at`` / ``closed_at``,
   pauses the SLA clock while ``pending`` and queues ``ticket.status_changed``
   (and ``ticket.resolved``).
-* An agent's first public reply stamps the ticket's ``first_response_at``.
+* An agent's first public reply (or logged phone call) stamps the ticket's
+  ``first_response_at``.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def message_before_save(session: Any, message: TicketMessage, action: str) -> No
         return
     message.kind = message.kind or "reply"
     message.created_on = sla.utc(message.created_on) or sla.clock()
-    if message.kind in ("reply", "note") and message.author_id is None \
+    if message.kind in ("reply", "note", "call") and message.author_id is None \
             and message.author is None:
         message.author_id = _actor_id()
     if message.kind == "reply" and message.message_id is None:
@@ -126,7 +127,8 @@ def message_before_save(session: Any, message: TicketMessage, action: str) -> No
     with session.no_autoflush:
         ticket = message.ticket if message.ticket is not None else (
             session.get(Ticket, message.ticket_id) if message.ticket_id else None)
-    if ticket is not None and message.kind == "reply" and ticket.first_response_at is None:
+    if ticket is not None and message.kind in ("reply", "call") \
+            and ticket.first_response_at is None:
         ticket.first_response_at = message.created_on
         ticket.first_response_hours = sla.elapsed(session, ticket.created_on,
                                                   message.created_on)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, session
 from sqlalchemy import select, update
 
 from trellis import fulltext
@@ -87,3 +87,25 @@ def article(article_id: int) -> Any:
                        .values(views=Article.views + 1))
     db.session.commit()
     return render_template("service/help_article.html", article=found)
+
+
+VOTED = "service_kb_voted"
+
+
+@help_centre.route("/<int:article_id>/vote", methods=["POST"])
+def vote(article_id: int) -> Any:
+    """"Was this helpful?": ``helpful=yes|no``, once per article per browser session."""
+    found = db.session.get(Article, article_id) if article_id < 2**31 else None
+    if found is None or found.status != "published":
+        abort(404)
+    answer = request.form.get("helpful")
+    if answer not in ("yes", "no"):
+        abort(400, description="helpful must be yes or no")
+    voted = list(session.get(VOTED, []))
+    if article_id not in voted:
+        column = Article.helpful_yes if answer == "yes" else Article.helpful_no
+        db.session.execute(update(Article).where(Article.id == article_id)
+                           .values({column: column + 1}))
+        db.session.commit()
+        session[VOTED] = (voted + [article_id])[-200:]
+    return redirect(f"/help/{article_id}?voted=1")

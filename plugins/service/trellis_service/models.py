@@ -38,7 +38,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 #: Statuses in which the SLA clocks run.
 ACTIVE_STATUSES = ("new", "open")
-MESSAGE_KINDS = ("customer", "reply", "note")
+MESSAGE_KINDS = ("customer", "reply", "note", "call")
 
 
 class Category(Model):
@@ -184,7 +184,8 @@ class Ticket(Model):
 
 class TicketMessage(Model):
     """One entry of a ticket's thread: the customer's message, an agent's public
-    reply, or an internal note (never shown or sent to the customer)."""
+    reply, an internal note (never shown or sent to the customer), or a logged
+    phone call (internal too; counts as a response)."""
 
     __tablename__ = "service_message"
 
@@ -205,7 +206,7 @@ class TicketMessage(Model):
 
     @property
     def internal(self) -> bool:
-        return self.kind == "note"
+        return self.kind in ("note", "call")
 
     def __repr__(self) -> str:
         return f"{self.kind} on #{self.ticket_id}"

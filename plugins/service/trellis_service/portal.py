@@ -1,6 +1,6 @@
 """The customer portal at ``/portal/``: a contact signs in with a link e-mailed
 to their address (no password; separate from staff accounts), then follows
-their tickets, reads the public thread (internal notes never appear), replies,
+their tickets, reads the public thread (internal notes and call logs never appear), replies,
 and opens new tickets.
 
 * ``POST /portal/login`` (rate-limited, ``SERVICE_PORTAL_RATE_LIMIT``, default
@@ -172,7 +172,7 @@ def ticket_page(ticket_id: int) -> Any:
                 db.session.commit()
             return redirect(f"/portal/tickets/{ticket.id}")
     thread = db.session.scalars(select(TicketMessage).where(
-        TicketMessage.ticket_id == ticket.id, TicketMessage.kind != "note")
+        TicketMessage.ticket_id == ticket.id, TicketMessage.kind.in_(("customer", "reply")))
         .order_by(TicketMessage.id)).all()
     return _render("portal_ticket.html", status, contact=contact, ticket=ticket, thread=thread,
                    errors=errors)

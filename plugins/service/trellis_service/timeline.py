@@ -45,7 +45,7 @@ def on_message(event: Event) -> None:
     if message is None:
         return
     label = {"customer": "Customer wrote", "reply": "Agent replied",
-             "note": "Internal note"}.get(message.kind, message.kind)
+             "note": "Internal note", "call": "Phone call"}.get(message.kind, message.kind)
     _add(message.ticket, f"ticket.{'customer_message' if message.kind == 'customer' else message.kind}",
          f"{label} on ticket #{message.ticket_id}",
-         {"message_id": message.id, "internal": message.kind == "note"})
+         {"message_id": message.id, "internal": message.internal})

@@ -44,7 +44,7 @@ class TicketMessageView(TrellisModelView):
     edit_columns = ["body"]
     show_columns = ["ticket", "kind", "author", "from_email", "body", "message_id", "sent_at",
                     "created_on"]
-    label_columns = {"kind": "Kind (customer, reply = public, note = internal)"}
+    label_columns = {"kind": "Kind (customer, reply = public, note = internal, call = phone call)"}
     base_order = ("created_on", "asc")
 
 

@@ -14,6 +14,7 @@ save: defaults, status workflow, first response), ``assignment.py``
 ``webform.py`` (the public, rate-limited web form),
 ``attachments.py`` (safe ticket attachments),
 ``portal.py`` (the customer portal),
+``demo.py`` (demo data),
 ``web.py`` (views and REST APIs).  See plugins/service/README.md and
 docs/service.md.
 """
@@ -162,6 +163,14 @@ def trellis_roles() -> list[RoleSpec]:
         RoleSpec("CRM User", [("can_read", "service.Overview")]),
         RoleSpec("Manager", [("can_read", r) for r in WORK + CONFIG + READ_ONLY]),
     ]
+
+
+@hookimpl
+def trellis_demo_data(session: Any, rng: Any, contact_ids: list[int],
+                      users_password: str | None) -> dict[str, int]:
+    from trellis_service.demo import load
+
+    return load(session, rng, contact_ids, users_password)
 
 
 @hookimpl

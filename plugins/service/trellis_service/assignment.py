@@ -33,12 +33,24 @@ def _members(session: Any, team_id: int) -> tuple[list[int], set[int]]:
     return members, away
 
 
+def _pending_last(session: Any) -> dict[int, int]:
+    """Who got each team's latest ticket in this transaction, not yet in the
+    database (many tickets saved in one flush still take turns)."""
+    transaction = session.get_transaction()
+    held = session.info.get("service_round_robin")
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info["service_round_robin"] = held
+    return held[1]
+
+
 def round_robin(session: Any, team_id: int) -> int | None:
     members, away = _members(session, team_id)
     if not members or len(away) >= len(members):
         return None
-    last = session.scalar(select(Ticket.assignee_id).where(
-        Ticket.team_id == team_id, Ticket.assignee_id.in_(members))
+    last = _pending_last(session).get(team_id) or session.scalar(
+        select(Ticket.assignee_id).where(Ticket.team_id == team_id,
+                                         Ticket.assignee_id.in_(members))
         .order_by(Ticket.id.desc()).limit(1))
     start = members.index(last) + 1 if last in members else 0
     for step in range(len(members)):
@@ -76,4 +88,6 @@ def assign(session: Any, ticket: Ticket) -> int | None:
             user_id = None
     if user_id is not None:
         ticket.assignee_id = user_id
+        if mode == "round_robin":
+            _pending_last(session)[team_id] = user_id
     return user_id

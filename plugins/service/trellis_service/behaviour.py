@@ -60,11 +60,12 @@ def ticket_before_save(session: Any, ticket: Ticket, action: str) -> None:
         ticket.channel = ticket.channel or "api"
         ticket.created_on = sla.utc(ticket.created_on) or now
         ticket.sla_paused_hours = ticket.sla_paused_hours or 0.0
-        if ticket.team_id is None and ticket.team is None and ticket.category_id is not None:
+        if ticket.team_id is None and ticket.team is None:
             with session.no_autoflush:
-                category = session.get(Category, ticket.category_id)
-            if category is not None:
-                ticket.team_id = category.team_id
+                category = ticket.category if ticket.category is not None else (
+                    session.get(Category, ticket.category_id) if ticket.category_id else None)
+                if category is not None and category.team is not None:
+                    ticket.team = category.team
         if ticket.assignee_id is None and ticket.assignee is None:
             assignment.assign(session, ticket)
         sla.set_due_times(session, ticket)

@@ -102,3 +102,22 @@ def test_helpful_votes_once_per_visitor(kb_site):
     assert visitor.post(f"/help/{draft}/vote", data={"helpful": "yes"}).status_code == 404
     votes = client.get(f"/api/v1/kb_article/{router}", headers=headers).get_json()["result"]
     assert (votes["helpful_yes"], votes["helpful_no"]) == (1, 1)
+
+
+def test_article_versions_keep_earlier_texts(kb_site):
+    from trellis_service.models import ArticleVersion
+
+    app, client, headers, (router, printer, draft, script) = kb_site
+    client.put(f"/api/v1/kb_article/{printer}", headers=headers, json={"body": "Second text"})
+    client.put(f"/api/v1/kb_article/{printer}", headers=headers, json={"status": "draft"})
+    client.put(f"/api/v1/kb_article/{printer}", headers=headers,
+               json={"title": "Paper jams", "body": "Third text"})
+    with app.app_context():
+        versions = db.session.execute(select(ArticleVersion.version, ArticleVersion.title,
+                                             ArticleVersion.body)
+                                      .where(ArticleVersion.article_id == printer)
+                                      .order_by(ArticleVersion.version)).all()
+    assert versions == [(1, "Printer paper jams", ARTICLES[1][1]),
+                        (2, "Printer paper jams", "Second text")]  # not the status change
+    listed = client.get("/api/v1/kb_article_version/", headers=headers).get_json()
+    assert listed["count"] == 2

@@ -91,7 +91,8 @@ WORK = ["service.Ticket", "service.TicketMessage", "service.Article", "core.Cont
         "core.TwoFactor"]
 CONFIG = ["service.Category", "service.SlaPolicy", "service.AgentStatus",
           "service.CannedResponse"]
-READ_ONLY = ["service.Overview", "service.Survey", "service.Report", "core.Search",
+READ_ONLY = ["service.Overview", "service.Survey", "service.Report",
+             "service.ArticleVersion", "core.Search",
              "core.Dashboard"]
 
 
@@ -124,6 +125,8 @@ def trellis_models() -> list[ModelSpec]:
                   parent=("ticket_id", m.Ticket), audited=False),
         ModelSpec(m.Article, "kb_article", "Knowledge-base article", searchable=("title",),
                   before_save=kb.article_before_save, validate=kb.article_validate),
+        ModelSpec(m.ArticleVersion, "kb_article_version", "Knowledge-base article version",
+                  audited=False),
     ]
 
 
@@ -136,6 +139,7 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(web.TicketMessageView),
         ViewSpec(web.ArticleView, "Knowledge base", icon="fa-book"),
         ViewSpec(web.SurveyView, "Satisfaction", icon="fa-smile"),
+        ViewSpec(web.ArticleVersionView),
         ViewSpec(web.CannedResponseView, "Canned responses", icon="fa-comment-dots"),
         ViewSpec(web.CategoryView, "Ticket categories", icon="fa-tags"),
         ViewSpec(web.SlaPolicyView, "SLA policies", icon="fa-stopwatch"),
@@ -150,6 +154,7 @@ def trellis_apis() -> list[type]:
 
     return [web.TicketApi, web.TicketMessageApi, web.CategoryApi, web.SlaPolicyApi,
             web.AgentStatusApi, web.ArticleApi, web.SurveyApi, web.ServiceReportApi,
+            web.ArticleVersionApi,
             web.CannedResponseApi,
             overview_api("service")]
 

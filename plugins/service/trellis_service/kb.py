@@ -8,23 +8,37 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, session
-from sqlalchemy import select, update
+from sqlalchemy import func, inspect, select, update
 
 from trellis import fulltext
 from trellis.context import current_actor
 from trellis.db import db
-from trellis_service.models import ARTICLE_STATUSES, Article, Ticket
+from trellis_service.models import ARTICLE_STATUSES, Article, ArticleVersion, Ticket
 
 COLUMNS = ("title", "body")
 HERE = Path(__file__).resolve().parent
 
 
 def article_before_save(session: Any, article: Article, action: str) -> None:
+    """The author of a new article; the previous text of a changed one, as a version."""
+    actor = current_actor()
     if action == "created":
         article.status = article.status or "draft"
         if article.author_id is None and article.author is None:
-            actor = current_actor()
             article.author_id = actor.user_id if actor is not None else None
+        return
+    state = inspect(article)
+    title, body = state.attrs["title"].history, state.attrs["body"].history
+    if not (title.has_changes() or body.has_changes()):
+        return
+    with session.no_autoflush:
+        last = session.scalar(select(func.max(ArticleVersion.version)).where(
+            ArticleVersion.article_id == article.id)) or 0
+    session.add(ArticleVersion(
+        article_id=article.id, version=last + 1,
+        title=title.deleted[0] if title.deleted else article.title,
+        body=body.deleted[0] if body.deleted else article.body,
+        saved_by=actor.user_id if actor is not None else None))
 
 
 def article_validate(article: Article) -> dict[str, list[str]]:

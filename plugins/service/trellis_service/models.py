@@ -309,3 +309,24 @@ class Attachment(Model):
 
     def __repr__(self) -> str:
         return self.filename
+
+
+class ArticleVersion(Model):
+    """An earlier text of a knowledge-base article, kept at every change of its
+    title or body (``version`` counts from 1)."""
+
+    __tablename__ = "service_article_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("service_article.id", ondelete="CASCADE"),
+                                            index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    saved_by: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    saved_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    article: Mapped[Article] = relationship(Article)
+
+    def __repr__(self) -> str:
+        return f"{self.article_id} v{self.version}"

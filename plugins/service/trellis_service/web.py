@@ -25,6 +25,7 @@ from trellis_service.models import (
     STATUSES,
     AgentStatus,
     Article,
+    ArticleVersion,
     Attachment,
     CannedResponse,
     Category,
@@ -73,6 +74,14 @@ class TicketView(TrellisModelView):
     related_views = [TicketMessageView]
 
 
+class ArticleVersionView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(ArticleVersion)
+    base_permissions = ["can_read"]
+    list_columns = ["version", "title", "saved_on", "saved_by"]
+    show_columns = ["article", "version", "title", "body", "saved_on", "saved_by"]
+    base_order = ("version", "desc")
+
+
 class ArticleView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Article)
     list_columns = ["title", "category", "status", "views", "helpful_yes", "helpful_no",
@@ -84,6 +93,7 @@ class ArticleView(TrellisModelView):
     description_columns = {"status": "draft or published (shown in the public help centre "
                                      "at /help/)"}
     base_order = ("updated_on", "desc")
+    related_views = [ArticleVersionView]
 
 
 class SurveyView(TrellisModelView):
@@ -469,3 +479,9 @@ class ServiceReportApi(BaseApi):
 CannedResponseApi = _api(CannedResponse, "canned_response", ["name", "body", "team_id"],
                          validators_columns={"name": validate.Length(min=1, max=100),
                                              "body": validate.Length(min=1, max=20_000)})
+
+
+ArticleVersionApi = _api(ArticleVersion, "kb_article_version",
+                         ["article_id", "version", "title", "body", "saved_by", "saved_on"],
+                         include_route_methods={"get_list", "get", "info"},
+                         class_permission_name="service.ArticleVersion")

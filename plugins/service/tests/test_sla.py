@@ -349,3 +349,25 @@ def test_policy_per_customer_tier_through_a_feature(trellis_app_factory, api_log
     assert _utc(_load(app, _ticket(app, at(22, 8), contact_id=plain_id))
                 .first_response_due_at) == at(22, 12)
     assert _utc(_load(app, _ticket(app, at(22, 8))).first_response_due_at) == at(22, 12)
+
+
+def test_escalation_can_hand_the_ticket_to_the_team_manager(sla_site):
+    from trellis.settings import update_settings
+    from trellis_service.models import Ticket
+
+    app, client, headers, ids, events = sla_site
+    with app.app_context():
+        update_settings("service", {"escalate_reassign": True, "escalate_raise_priority": False})
+        db.session.commit()
+    t = _scenario(app, ids)
+    with app.app_context():
+        jobs.execute("service.check_sla", {"now": at(23, 10, 30).isoformat()})
+        late = db.session.get(Ticket, t["late"])
+        queue = db.session.get(Ticket, t["queue"])
+        assert (late.assignee_id, late.priority) == (ids["boss"], "normal")
+        assert queue.assignee_id is None  # no team, no manager
+        assert db.session.get(Ticket, t["soon"]).assignee_id == ids["ann"]  # only at risk
+    # the list shows the SLA state
+    listed = {r["subject"]: r["sla_state"] for r in
+              client.get("/api/v1/ticket/", headers=headers["boss"]).get_json()["result"]}
+    assert listed["Late"] == "breached" and listed["Done"] == "met"

@@ -1,8 +1,8 @@
 """Trellis Marketing: Segments, personalised e-mail campaigns, journeys and campaign metrics.
 
-A skeleton for now: it installs, declares its dependencies, settings and
-migration branch, and shows an overview page and a status API.  Its features
-arrive in their own issues.
+Where things are: ``models.py`` (tables), ``segments.py`` (segments over the
+core's :mod:`trellis.conditions`), ``web.py`` (views and REST APIs).
+See plugins/marketing/README.md and docs/marketing.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from trellis import hookimpl
 from trellis.overview import overview_api, overview_view
-from trellis.specs import Manifest, RoleSpec, ViewSpec
+from trellis.specs import Manifest, ModelSpec, RoleSpec, ViewSpec
 
 __version__ = "0.1.0"
 
@@ -36,19 +36,43 @@ def trellis_settings_schema() -> type[Schema]:
     return MarketingSettings
 
 
+#: What marketers read and write, and what they only read.
+MARKETING = ["marketing.Segment"]
+READ_ONLY = ["marketing.Overview", "core.Contact", "core.Account", "core.Activity",
+             "core.Tag", "core.Consent", "core.Dashboard"]
+
+
+@hookimpl
+def trellis_models() -> list[ModelSpec]:
+    from trellis_marketing import segments
+    from trellis_marketing.models import Segment
+
+    return [ModelSpec(Segment, "segment", "Segment", owner_field=None, searchable=("name",),
+                      validate=segments.segment_validate,
+                      before_save=segments.segment_before_save)]
+
+
 @hookimpl
 def trellis_views() -> list[ViewSpec]:
-    return [ViewSpec(overview_view("marketing"), "Marketing overview", icon="fa-bullhorn")]
+    from trellis_marketing import web
+
+    return [ViewSpec(web.SegmentView, "Segments", icon="fa-filter"),
+            ViewSpec(overview_view("marketing"), "Marketing overview", icon="fa-bullhorn")]
 
 
 @hookimpl
 def trellis_apis() -> list[type]:
-    return [overview_api("marketing")]
+    from trellis_marketing import web
+
+    return [web.SegmentApi, web.SegmentToolsApi, overview_api("marketing")]
 
 
 @hookimpl
 def trellis_roles() -> list[RoleSpec]:
-    return [RoleSpec("CRM User", [("can_read", "marketing.Overview")])]
+    grants = ([(p, r) for r in MARKETING for p in ("can_read", "can_write")]
+              + [("can_read", r) for r in READ_ONLY])
+    return [RoleSpec("Marketer", grants, scope="all"),
+            RoleSpec("CRM User", [("can_read", "marketing.Overview")])]
 
 
 @hookimpl

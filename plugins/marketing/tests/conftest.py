@@ -70,3 +70,47 @@ def seed_people(app) -> dict[str, int]:
         ids = {name: c.id for name, c in people.items()}
         ids["P1"], ids["P2"] = p1.id, p2.id
         return ids
+
+
+import socket
+import threading
+from email import message_from_bytes, policy as email_policy
+
+import pytest
+
+
+class Sink:
+    """A real SMTP server (aiosmtpd) collecting what it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        msg = message_from_bytes(envelope.content, policy=email_policy.default)
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def to(self) -> list[str]:
+        with self.lock:
+            return [r for rcpts, _ in self.messages for r in rcpts]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_sink():
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    sink.port = port
+    yield sink
+    controller.stop()

@@ -37,7 +37,8 @@ def trellis_settings_schema() -> type[Schema]:
 
 
 #: What marketers read and write, and what they only read.
-MARKETING = ["marketing.Segment"]
+MARKETING = ["marketing.Segment", "marketing.EmailTemplate", "marketing.Campaign",
+             "marketing.Message"]
 READ_ONLY = ["marketing.Overview", "core.Contact", "core.Account", "core.Activity",
              "core.Tag", "core.Consent", "core.Dashboard"]
 
@@ -45,11 +46,18 @@ READ_ONLY = ["marketing.Overview", "core.Contact", "core.Account", "core.Activit
 @hookimpl
 def trellis_models() -> list[ModelSpec]:
     from trellis_marketing import segments
-    from trellis_marketing.models import Segment
+    from trellis_marketing import web
+    from trellis_marketing.models import Campaign, EmailTemplate, Message, Segment
 
-    return [ModelSpec(Segment, "segment", "Segment", owner_field=None, searchable=("name",),
+    return [ModelSpec(Segment, "segment", "Segment", searchable=("name",),
                       validate=segments.segment_validate,
-                      before_save=segments.segment_before_save)]
+                      before_save=segments.segment_before_save),
+            ModelSpec(EmailTemplate, "email_template", "E-mail template", searchable=("name",),
+                      validate=web.template_validate),
+            ModelSpec(Campaign, "campaign", "Campaign", searchable=("name",),
+                      validate=web.campaign_validate, before_save=web.campaign_before_save),
+            ModelSpec(Message, "campaign_message", "Campaign message", audited=False,
+                      contact_field="contact_id")]
 
 
 @hookimpl
@@ -57,6 +65,8 @@ def trellis_views() -> list[ViewSpec]:
     from trellis_marketing import web
 
     return [ViewSpec(web.SegmentView, "Segments", icon="fa-filter"),
+            ViewSpec(web.TemplateView, "E-mail templates", icon="fa-envelope-open-text"),
+            ViewSpec(web.CampaignView, "Campaigns", icon="fa-paper-plane"),
             ViewSpec(overview_view("marketing"), "Marketing overview", icon="fa-bullhorn")]
 
 
@@ -64,7 +74,34 @@ def trellis_views() -> list[ViewSpec]:
 def trellis_apis() -> list[type]:
     from trellis_marketing import web
 
-    return [web.SegmentApi, web.SegmentToolsApi, overview_api("marketing")]
+    return [web.SegmentApi, web.SegmentToolsApi, web.TemplateApi, web.TemplateToolsApi,
+            web.CampaignApi, web.CampaignToolsApi, web.MessageApi, overview_api("marketing")]
+
+
+@hookimpl
+def trellis_blueprints() -> list:
+    from trellis_marketing.tracking import BLUEPRINT
+
+    return [BLUEPRINT]
+
+
+@hookimpl
+def trellis_jobs() -> list:
+    from trellis.specs import JobSpec
+    from trellis_marketing import campaigns
+
+    return [JobSpec("marketing.send_campaign", campaigns.send_campaign, timeout=6 * 3600,
+                    description="send a campaign's queued e-mail in claimed batches"),
+            JobSpec("marketing.recover", campaigns.recover,
+                    description="re-queue stale claims, resume campaigns, start scheduled "
+                                "ones, pick A/B winners")]
+
+
+@hookimpl
+def trellis_schedules() -> list:
+    from trellis.specs import ScheduleSpec
+
+    return [ScheduleSpec("marketing.recover", interval=60)]
 
 
 @hookimpl

@@ -9,13 +9,17 @@ from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import fields, validate
 
-from trellis import conditions
+from sqlalchemy import select
+
+from trellis import conditions, rules, templating
 from trellis.api import model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.views import TrellisModelView
-from trellis_marketing import segments
-from trellis_marketing.models import SEGMENT_KINDS, Segment
+from trellis.models import Contact
+from trellis_marketing import campaigns, segments
+from trellis_marketing.models import (AB_METRICS, SEGMENT_KINDS, Campaign, EmailTemplate, Message,
+                                      Segment)
 
 # ------------------------------------------------------------------ segments
 
@@ -175,3 +179,186 @@ class SegmentView(TrellisModelView):
                     "owner", "created_on"]
     add_columns = edit_columns = ["name", "description", "kind"]
     base_permissions = ["can_read"]
+
+
+# ------------------------------------------------------------------ templates & campaigns
+
+
+def template_validate(template: EmailTemplate) -> dict[str, list[str]]:
+    """``EmailTemplate`` validate: every part parses in the sandbox."""
+    errors: dict[str, list[str]] = {}
+    for name in ("subject", "text_body", "html_body"):
+        source = getattr(template, name)
+        if source is None:
+            if name != "html_body":
+                errors[name] = ["Missing data for required field."]
+            continue
+        problems = templating.check(source)
+        if problems:
+            errors[name] = problems
+    return errors
+
+
+def campaign_validate(campaign: Campaign) -> dict[str, list[str]]:
+    """``Campaign`` validate: A/B settings in range."""
+    errors: dict[str, list[str]] = {}
+    if campaign.ab_metric is not None and campaign.ab_metric not in AB_METRICS:
+        errors["ab_metric"] = [f"Must be one of: {', '.join(AB_METRICS)}."]
+    if campaign.ab_test_percent is not None and not 0 <= campaign.ab_test_percent <= 100:
+        errors["ab_test_percent"] = ["Must be from 0 to 100."]
+    if campaign.template_b_id is not None and campaign.template_b_id == campaign.template_id:
+        errors["template_b_id"] = ["Must differ from template_id."]
+    if campaign.conversion_days is not None and not 0 <= campaign.conversion_days <= 365:
+        errors["conversion_days"] = ["Must be from 0 to 365."]
+    if campaign.cost is not None and campaign.cost < 0:
+        errors["cost"] = ["Must not be negative."]
+    return errors
+
+
+def campaign_before_save(session: Any, campaign: Campaign, action: str) -> None:
+    """``Campaign`` before_save: defaults; a campaign with a date is scheduled."""
+    if action == "deleted":
+        return
+    campaign.ab_metric = campaign.ab_metric or "opened"
+    if campaign.status in (None, "draft") and campaign.scheduled_at is not None:
+        campaign.status = "scheduled"
+    elif campaign.status == "scheduled" and campaign.scheduled_at is None:
+        campaign.status = "draft"
+    campaign.status = campaign.status or "draft"
+
+
+TemplateApi = model_api(EmailTemplate, "email_template", ["name", "subject", "text_body",
+                                                          "html_body"],
+                        read_only=["created_on", "updated_on"], search=["name"],
+                        tag="Marketing: Templates")
+
+CAMPAIGN_COLUMNS = ["name", "segment_id", "template_id", "template_b_id", "ab_test_percent",
+                    "ab_metric", "ab_wait_hours", "scheduled_at", "cost", "conversion_days"]
+CampaignApi = model_api(
+    Campaign, "campaign", CAMPAIGN_COLUMNS,
+    read_only=["status", "ab_winner", "started_at", "finished_at", "owner_id", "created_on"],
+    search=["name", "status", "segment_id"], tag="Marketing: Campaigns",
+    optional_columns=["ab_test_percent", "ab_metric", "ab_wait_hours", "cost",
+                      "conversion_days"],
+    validators_columns={"ab_metric": validate.OneOf(AB_METRICS, error=f"Must be one of: "
+                                                    f"{', '.join(AB_METRICS)}."),
+                        "ab_test_percent": validate.Range(0, 100),
+                        "ab_wait_hours": validate.Range(0, 24 * 30),
+                        "conversion_days": validate.Range(0, 365)})
+
+MessageApi = model_api(
+    Message, "campaign_message",
+    [], read_only=["campaign_id", "journey_id", "contact_id", "email", "variant", "status",
+                   "sent_at", "opened_at", "clicked_at", "unsubscribed_at", "bounced_at",
+                   "error"],
+    search=["campaign_id", "journey_id", "contact_id", "status"], tag="Marketing: Messages",
+    include_route_methods={"get_list", "get", "info"})
+
+
+class TemplateToolsApi(BaseApi):
+    """``POST /api/v1/email_template/<id>/preview`` with ``{"contact_id": N}``: the
+    template rendered for that contact (subject, text, HTML)."""
+
+    resource_name = "email_template"
+    class_permission_name = "marketing.EmailTemplate"
+    method_permission_name = {"preview": "read"}
+    allow_browser_login = True
+    openapi_spec_tag = "Marketing: Templates"
+
+    @expose("/<int:pk>/preview", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("preview")
+    def preview(self, pk: int):
+        """Render a template for a chosen contact.
+        ---
+        post:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [contact_id]
+                  properties:
+                    contact_id: {type: integer}
+          responses:
+            200: {description: "subject, text, html"}
+            400: {$ref: '#/components/responses/400'}
+            404: {$ref: '#/components/responses/404'}
+        """
+        template = db.session.get(EmailTemplate, pk) if pk < 2**31 else None
+        if template is None:
+            return self.response_404()
+        body, errors = _body()
+        if body is None:
+            return self.response_400(message=errors)
+        contact_id = body.get("contact_id")
+        if isinstance(contact_id, bool) or not isinstance(contact_id, int) \
+                or not 0 < contact_id < 2**31:
+            return self.response_400(message={"contact_id": ["Not a valid integer."]})
+        visible = db.session.scalar(rules.restrict(
+            select(Contact.id).where(Contact.id == contact_id), Contact))
+        if visible is None:
+            return self.response_400(message={"contact_id": [f"No contact with id "
+                                                             f"{contact_id}."]})
+        context = templating.merge_context(db.session, [contact_id])[contact_id]
+        context = {**context, "unsubscribe_url": "#unsubscribe", "campaign": {"name": ""}}
+        try:
+            return self.response(200, subject=templating.render(template.subject, context),
+                                 text=templating.render(template.text_body, context),
+                                 html=templating.render(template.html_body, context, html=True)
+                                 if template.html_body else None)
+        except templating.RenderError as exc:
+            return self.response_400(message={"template": [str(exc)]})
+
+
+class CampaignToolsApi(BaseApi):
+    """``POST /api/v1/campaign/<id>/send``: start sending now."""
+
+    resource_name = "campaign"
+    class_permission_name = "marketing.Campaign"
+    method_permission_name = {"send": "write"}
+    allow_browser_login = True
+    openapi_spec_tag = "Marketing: Campaigns"
+
+    @expose("/<int:pk>/send", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("send")
+    def send(self, pk: int):
+        """Start sending a draft or scheduled campaign (once).
+        ---
+        post:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          responses:
+            200: {description: "started, queued"}
+            400: {$ref: '#/components/responses/400'}
+            404: {$ref: '#/components/responses/404'}
+        """
+        campaign = db.session.get(Campaign, pk) if pk < 2**31 else None
+        if campaign is None:
+            return self.response_404()
+        if campaign.status not in ("draft", "scheduled"):
+            return self.response_400(message={"status": [f"The campaign is already "
+                                                         f"{campaign.status}."]})
+        result = campaigns.start(db.session, pk)
+        db.session.commit()
+        return self.response(200, **result)
+
+
+class TemplateView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(EmailTemplate)
+    list_columns = ["name", "subject", "updated_on"]
+    add_columns = edit_columns = show_columns = ["name", "subject", "text_body", "html_body"]
+
+
+class CampaignView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Campaign)
+    list_columns = ["name", "segment", "template", "status", "started_at", "finished_at"]
+    add_columns = edit_columns = ["name", "segment", "template", "template_b",
+                                  "ab_test_percent", "ab_metric", "ab_wait_hours",
+                                  "scheduled_at", "cost", "conversion_days"]
+    show_columns = [*add_columns, "status", "ab_winner", "started_at", "finished_at"]

@@ -224,11 +224,14 @@ def claim(session: Any, where: Any, limit: int) -> tuple[str, list[int]]:
         .order_by(Message.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
+    # two statements in one transaction: an IN (… LIMIT … SKIP LOCKED) subquery may be
+    # re-run by PostgreSQL per row and claim far more than ``limit``
+    picked = session.scalars(pick).all()
     ids = session.execute(
-        update(Message).where(Message.id.in_(pick.scalar_subquery()),
-                              Message.status == "queued")
+        update(Message).where(Message.id.in_(picked), Message.status == "queued")
         .values(status="sending", claim_token=token, claimed_at=utcnow())
-        .returning(Message.id), execution_options={"synchronize_session": False}).scalars().all()
+        .returning(Message.id), execution_options={"synchronize_session": False}
+    ).scalars().all() if picked else []
     session.commit()
     return token, sorted(ids)
 

@@ -34,10 +34,12 @@ with the hook ``trellis_condition_types`` (a list of :class:`ConditionType`).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import Select, and_, exists, false, func, not_, or_, select, true
 
@@ -86,10 +88,24 @@ class ConditionType:
 # ------------------------------------------------------------------ helpers
 
 
+_AS_OF: ContextVar[datetime | None] = ContextVar("trellis_conditions_as_of", default=None)
+
+
 def _now() -> datetime:
     from trellis.db import utcnow
 
-    return utcnow()
+    return _AS_OF.get() or utcnow()
+
+
+@contextmanager
+def as_of(now: datetime | None) -> Iterator[None]:
+    """Compile conditions relative to ``now`` ("within 7 days" of it) instead of the
+    clock: journeys evaluate a step at the time of their tick, tests control time."""
+    token = _AS_OF.set(now)
+    try:
+        yield
+    finally:
+        _AS_OF.reset(token)
 
 
 def _number(value: Any) -> Decimal | None:
@@ -584,4 +600,4 @@ def matches(session: Any, tree: Any, contact_ids: list[int]) -> set[int]:
 
 
 __all__ = ["ConditionError", "ConditionType", "available", "compile", "describe",
-           "expression", "matches", "validate", "activity_where"]
+           "expression", "matches", "validate", "activity_where", "as_of"]

@@ -38,7 +38,7 @@ def trellis_settings_schema() -> type[Schema]:
 
 #: What marketers read and write, and what they only read.
 MARKETING = ["marketing.Segment", "marketing.EmailTemplate", "marketing.Campaign",
-             "marketing.Message"]
+             "marketing.Message", "marketing.Journey", "marketing.JourneyEnrolment"]
 READ_ONLY = ["marketing.Overview", "core.Contact", "core.Account", "core.Activity",
              "core.Tag", "core.Consent", "core.Dashboard"]
 
@@ -47,7 +47,9 @@ READ_ONLY = ["marketing.Overview", "core.Contact", "core.Account", "core.Activit
 def trellis_models() -> list[ModelSpec]:
     from trellis_marketing import segments
     from trellis_marketing import web
-    from trellis_marketing.models import Campaign, EmailTemplate, Message, Segment
+    from trellis_marketing import journeys
+    from trellis_marketing.models import (Campaign, EmailTemplate, Journey, JourneyEnrolment,
+                                          Message, Segment)
 
     return [ModelSpec(Segment, "segment", "Segment", searchable=("name",),
                       validate=segments.segment_validate,
@@ -57,7 +59,12 @@ def trellis_models() -> list[ModelSpec]:
             ModelSpec(Campaign, "campaign", "Campaign", searchable=("name",),
                       validate=web.campaign_validate, before_save=web.campaign_before_save),
             ModelSpec(Message, "campaign_message", "Campaign message", audited=False,
-                      contact_field="contact_id")]
+                      contact_field="contact_id"),
+            ModelSpec(Journey, "journey", "Journey", searchable=("name",),
+                      validate=journeys.journey_validate,
+                      before_save=journeys.journey_before_save),
+            ModelSpec(JourneyEnrolment, "journey_enrolment", "Journey enrolment",
+                      audited=False, contact_field="contact_id")]
 
 
 @hookimpl
@@ -67,6 +74,7 @@ def trellis_views() -> list[ViewSpec]:
     return [ViewSpec(web.SegmentView, "Segments", icon="fa-filter"),
             ViewSpec(web.TemplateView, "E-mail templates", icon="fa-envelope-open-text"),
             ViewSpec(web.CampaignView, "Campaigns", icon="fa-paper-plane"),
+            ViewSpec(web.JourneyView, "Journeys", icon="fa-route"),
             ViewSpec(overview_view("marketing"), "Marketing overview", icon="fa-bullhorn")]
 
 
@@ -75,7 +83,8 @@ def trellis_apis() -> list[type]:
     from trellis_marketing import web
 
     return [web.SegmentApi, web.SegmentToolsApi, web.TemplateApi, web.TemplateToolsApi,
-            web.CampaignApi, web.CampaignToolsApi, web.MessageApi, overview_api("marketing")]
+            web.CampaignApi, web.CampaignToolsApi, web.MessageApi, web.JourneyApi,
+            web.EnrolmentApi, overview_api("marketing")]
 
 
 @hookimpl
@@ -88,20 +97,33 @@ def trellis_blueprints() -> list:
 @hookimpl
 def trellis_jobs() -> list:
     from trellis.specs import JobSpec
-    from trellis_marketing import campaigns
+    from trellis_marketing import campaigns, journeys
 
     return [JobSpec("marketing.send_campaign", campaigns.send_campaign, timeout=6 * 3600,
                     description="send a campaign's queued e-mail in claimed batches"),
             JobSpec("marketing.recover", campaigns.recover,
                     description="re-queue stale claims, resume campaigns, start scheduled "
-                                "ones, pick A/B winners")]
+                                "ones, pick A/B winners"),
+            JobSpec("marketing.journeys", journeys.tick,
+                    description="enrol contacts in journeys and run their due steps"),
+            JobSpec("marketing.send_journey_messages", journeys.send_messages,
+                    description="send queued journey e-mail")]
 
 
 @hookimpl
 def trellis_schedules() -> list:
     from trellis.specs import ScheduleSpec
 
-    return [ScheduleSpec("marketing.recover", interval=60)]
+    return [ScheduleSpec("marketing.recover", interval=60),
+            ScheduleSpec("marketing.journeys", interval=60)]
+
+
+@hookimpl
+def trellis_event_handlers() -> list:
+    from trellis.specs import EventHandler
+    from trellis_marketing import journeys
+
+    return [EventHandler("*", journeys.on_event)]
 
 
 @hookimpl

@@ -154,3 +154,67 @@ class Message(Model):
     smtp_message_id: Mapped[Optional[str]] = mapped_column(String(255))
 
     campaign: Mapped[Optional[Campaign]] = relationship()
+
+
+TRIGGER_KINDS = ("activity", "event", "segment")
+ENROLMENT_STATUSES = ("active", "done", "exited")
+
+
+class Journey(Model):
+    """Marketing automation: a trigger enrols contacts, who then run ``steps``
+    (JSON list, see :mod:`trellis_marketing.journeys`) one by one."""
+
+    __tablename__ = "marketing_journey"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: ``activity`` (a timeline activity of a type, e.g. product.viewed), ``event``
+    #: (a Trellis event with a contact, e.g. lead.created) or ``segment`` (contacts
+    #: entering a segment: dates such as birthdays or renewals are segment conditions).
+    trigger_kind: Mapped[str] = mapped_column(String(10), default="activity")
+    trigger_activity_type: Mapped[Optional[str]] = mapped_column(String(64))
+    trigger_payload: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    trigger_event: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    trigger_segment_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("marketing_segment.id"))
+    allow_reentry: Mapped[bool] = mapped_column(Boolean, default=False)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: The last activity id the trigger looked at.
+    cursor_activity_id: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    conversion_days: Mapped[int] = mapped_column(Integer, default=7)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class JourneyEnrolment(Model):
+    """One contact's durable state in a journey: the step it is at and since when.
+
+    ``(journey_id, contact_id, entry_no)`` is unique: without re-entry a contact
+    can only ever have entry 1."""
+
+    __tablename__ = "marketing_journey_enrolment"
+    __table_args__ = (
+        UniqueConstraint("journey_id", "contact_id", "entry_no",
+                         name="uq_marketing_enrolment_entry"),
+        Index("ix_marketing_enrolment_due", "journey_id", "status", "step"),
+        Index("ix_marketing_enrolment_contact", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("marketing_journey.id",
+                                                       ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("trellis_contact.id",
+                                                       ondelete="CASCADE"))
+    entry_no: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    step_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    exit_reason: Mapped[Optional[str]] = mapped_column(String(100))
+    #: What triggered it (the activity's payload, the event's payload): ``$trigger.x``.
+    context: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)

@@ -18,8 +18,8 @@ from trellis.db import db
 from trellis.views import TrellisModelView
 from trellis.models import Contact
 from trellis_marketing import campaigns, segments
-from trellis_marketing.models import (AB_METRICS, SEGMENT_KINDS, Campaign, EmailTemplate, Message,
-                                      Segment)
+from trellis_marketing.models import (AB_METRICS, SEGMENT_KINDS, TRIGGER_KINDS, Campaign,
+                                      EmailTemplate, Journey, JourneyEnrolment, Message, Segment)
 
 # ------------------------------------------------------------------ segments
 
@@ -362,3 +362,32 @@ class CampaignView(TrellisModelView):
                                   "ab_test_percent", "ab_metric", "ab_wait_hours",
                                   "scheduled_at", "cost", "conversion_days"]
     show_columns = [*add_columns, "status", "ab_winner", "started_at", "finished_at"]
+
+
+# ------------------------------------------------------------------ journeys
+
+JourneyApi = model_api(
+    Journey, "journey", ["name", "active", "trigger_kind", "trigger_activity_type",
+                         "trigger_payload", "trigger_event", "trigger_segment_id",
+                         "allow_reentry", "steps", "cost", "conversion_days"],
+    read_only=["created_on"], search=["name", "active", "trigger_kind"],
+    tag="Marketing: Journeys",
+    optional_columns=["active", "trigger_kind", "allow_reentry", "cost", "conversion_days"],
+    validators_columns={"trigger_kind": validate.OneOf(TRIGGER_KINDS, error=f"Must be one of: "
+                                                       f"{', '.join(TRIGGER_KINDS)}.")})
+
+EnrolmentApi = model_api(
+    JourneyEnrolment, "journey_enrolment", [],
+    read_only=["journey_id", "contact_id", "entry_no", "status", "step", "step_started_at",
+               "entered_at", "finished_at", "exit_reason", "context"],
+    search=["journey_id", "contact_id", "status", "step"], tag="Marketing: Journeys",
+    include_route_methods={"get_list", "get", "info"})
+
+
+class JourneyView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Journey)
+    list_columns = ["name", "active", "trigger_kind", "trigger_activity_type", "trigger_event"]
+    show_columns = ["name", "active", "trigger_kind", "trigger_activity_type",
+                    "trigger_payload", "trigger_event", "trigger_segment_id", "allow_reentry",
+                    "steps", "cost", "conversion_days", "created_on"]
+    base_permissions = ["can_read"]

@@ -116,6 +116,9 @@ def _coupon_case(app, smtp_sink, api_login):
     with app.app_context():
         execute("marketing.send_journey_messages", {})
     assert sorted(smtp_sink.to()) == ["ann@example.com", "liz@example.com"]
+    figures = client.get(f"/api/v1/journey/{jid}/metrics", headers=headers).get_json()
+    assert figures["enrolments"] == {"done": 2, "exited": 1}
+    assert (figures["sent"], figures["delivered"], figures["opened"]) == (2, 2, 0)
 
 
 def test_coupon_journey_on_sqlite(trellis_app_factory, smtp_sink, api_login):

@@ -84,7 +84,14 @@ def trellis_apis() -> list[type]:
 
     return [web.SegmentApi, web.SegmentToolsApi, web.TemplateApi, web.TemplateToolsApi,
             web.CampaignApi, web.CampaignToolsApi, web.MessageApi, web.JourneyApi,
-            web.EnrolmentApi, overview_api("marketing")]
+            web.EnrolmentApi, web.JourneyToolsApi, overview_api("marketing")]
+
+
+@hookimpl
+def trellis_dashboard_widgets() -> list:
+    from trellis_marketing import widgets
+
+    return widgets.widgets()
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.views import TrellisModelView
 from trellis.models import Contact
-from trellis_marketing import campaigns, segments
+from trellis_marketing import campaigns, metrics, segments
 from trellis_marketing.models import (AB_METRICS, SEGMENT_KINDS, TRIGGER_KINDS, Campaign,
                                       EmailTemplate, Journey, JourneyEnrolment, Message, Segment)
 
@@ -315,11 +315,49 @@ class TemplateToolsApi(BaseApi):
 
 
 class CampaignToolsApi(BaseApi):
-    """``POST /api/v1/campaign/<id>/send``: start sending now."""
+    """``POST /api/v1/campaign/<id>/send``: start sending now;
+    ``GET /api/v1/campaign/<id>/metrics`` and ``/_metrics``: the figures."""
 
     resource_name = "campaign"
     class_permission_name = "marketing.Campaign"
-    method_permission_name = {"send": "write"}
+    method_permission_name = {"send": "write", "metrics": "read", "all_metrics": "read"}
+
+    @expose("/<int:pk>/metrics", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("metrics")
+    def metrics(self, pk: int):
+        """A campaign's metrics (sent, delivered, opened, clicked, unsubscribed,
+        bounced, ctr, open_rate, conversions, conversion_rate, revenue, cost, roi).
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          responses:
+            200: {description: "the metrics"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        found = metrics.campaign_metrics(db.session, [pk]) if pk < 2**31 else {}
+        if pk not in found:
+            return self.response_404()
+        return self.response(200, **found[pk])
+
+    @expose("/_metrics", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("all_metrics")
+    def all_metrics(self):
+        """Every campaign's metrics, newest first.
+        ---
+        get:
+          responses:
+            200: {description: "result: [{id, name, status, ...metrics}]"}
+        """
+        names = db.session.execute(select(Campaign.id, Campaign.name, Campaign.status)
+                                   .order_by(Campaign.id.desc()).limit(200)).all()
+        found = metrics.campaign_metrics(db.session, [n[0] for n in names])
+        return self.response(200, result=[{"id": i, "name": name, "status": status,
+                                           **found.get(i, {})} for i, name, status in names])
     allow_browser_login = True
     openapi_spec_tag = "Marketing: Campaigns"
 
@@ -382,6 +420,41 @@ EnrolmentApi = model_api(
                "entered_at", "finished_at", "exit_reason", "context"],
     search=["journey_id", "contact_id", "status", "step"], tag="Marketing: Journeys",
     include_route_methods={"get_list", "get", "info"})
+
+
+class JourneyToolsApi(BaseApi):
+    """``GET /api/v1/journey/<id>/metrics``: a journey's e-mail metrics and where
+    its contacts are."""
+
+    resource_name = "journey"
+    class_permission_name = "marketing.Journey"
+    method_permission_name = {"metrics": "read"}
+    allow_browser_login = True
+    openapi_spec_tag = "Marketing: Journeys"
+
+    @expose("/<int:pk>/metrics", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("metrics")
+    def metrics(self, pk: int):
+        """A journey's metrics and enrolments by status.
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, schema: {type: integer}}
+          responses:
+            200: {description: "the metrics and enrolments {active, done, exited}"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        found = metrics.journey_metrics(db.session, [pk]) if pk < 2**31 else {}
+        if pk not in found:
+            return self.response_404()
+        from sqlalchemy import func
+
+        states = dict(db.session.execute(
+            select(JourneyEnrolment.status, func.count()).where(
+                JourneyEnrolment.journey_id == pk).group_by(JourneyEnrolment.status)).all())
+        return self.response(200, enrolments=states, **found[pk])
 
 
 class JourneyView(TrellisModelView):

@@ -69,9 +69,10 @@ def trellis_models() -> list[ModelSpec]:
 
 @hookimpl
 def trellis_views() -> list[ViewSpec]:
-    from trellis_marketing import web
+    from trellis_marketing import builder, web
 
     return [ViewSpec(web.SegmentView, "Segments", icon="fa-filter"),
+            ViewSpec(builder.SegmentBuilderView, "Segment builder", icon="fa-sitemap"),
             ViewSpec(web.TemplateView, "E-mail templates", icon="fa-envelope-open-text"),
             ViewSpec(web.CampaignView, "Campaigns", icon="fa-paper-plane"),
             ViewSpec(web.JourneyView, "Journeys", icon="fa-route"),

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
 
 from trellis import consent
-from trellis.db import db
+from trellis.db import db, utcnow
 from trellis.models import Activity, Contact
 from trellis_marketing.models import Campaign, Message
 
@@ -163,3 +165,110 @@ def test_recipients_refused_by_the_server_are_bounced_and_never_mailed_again(
                                                 ("ann@acme.com", "sent")]
         assert ids["dan"] == db.session.scalar(select(Contact.id).where(
             Contact.email == "dan@acme.com"))
+
+
+def _contacts(app, n):
+    with app.app_context():
+        from sqlalchemy import insert
+
+        now = utcnow()
+        db.session.execute(insert(Contact), [
+            {"first_name": f"C{i}", "last_name": "X", "email": f"c{i}@example.com",
+             "created_on": now, "updated_on": now} for i in range(n)])
+        db.session.commit()
+
+
+def _campaign(client, headers, extra):
+    a = client.post("/api/v1/email_template/", headers=headers, json={
+        "name": "A", "subject": "Subject A", "text_body": "a"}).get_json()["id"]
+    b = client.post("/api/v1/email_template/", headers=headers, json={
+        "name": "B", "subject": "Subject B", "text_body": "b"}).get_json()["id"]
+    sid = client.post("/api/v1/segment/", headers=headers, json={
+        "name": "All", "rules": {"type": "field", "field": "email", "op": "is_not_empty"}}
+    ).get_json()["id"]
+    response = client.post("/api/v1/campaign/", headers=headers, json={
+        "name": "AB", "segment_id": sid, "template_id": a, **extra(b)})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def test_ab_test_sends_the_winner_to_the_rest(trellis_app_factory, smtp_sink, api_login):
+    from trellis.jobs import execute
+    from trellis_marketing import campaigns
+
+    app = _app(trellis_app_factory, smtp_sink)
+    _contacts(app, 200)  # ids 1..200: 40 with id % 100 < 20 (20 even: A, 20 odd: B)
+    client = app.test_client()
+    headers = api_login(client)
+    cid = _campaign(client, headers, lambda b: {"template_b_id": b, "ab_test_percent": 20,
+                                    "ab_metric": "opened", "ab_wait_hours": 4})
+    assert client.post(f"/api/v1/campaign/{cid}/send", headers=headers).get_json() == {
+        "started": True, "queued": 200}
+    subjects = [m["Subject"] for _, m in smtp_sink.messages]
+    assert subjects.count("Subject A") == 20 and subjects.count("Subject B") == 20
+    with app.app_context():
+        held = db.session.scalar(select(func.count()).where(Message.status == "held"))
+        assert held == 160
+        b_ids = db.session.scalars(select(Message.id).where(Message.variant == "B")).all()
+        for mid in b_ids[:5]:
+            campaigns.record_open(db.session, mid)
+        a_ids = db.session.scalars(select(Message.id).where(Message.variant == "A")).all()
+        campaigns.record_open(db.session, a_ids[0])
+        db.session.commit()
+        execute("marketing.recover", {})  # too early: the test runs 4 hours
+        assert db.session.get(Campaign, cid).ab_winner is None
+        db.session.execute(update(Campaign).values(started_at=utcnow() - timedelta(hours=5)))
+        db.session.commit()
+        execute("marketing.recover", {})
+        db.session.remove()
+        campaign = db.session.get(Campaign, cid)
+        assert campaign.ab_winner == "B" and campaign.status == "sent"
+    subjects = [m["Subject"] for _, m in smtp_sink.messages]
+    assert len(subjects) == 200 and subjects.count("Subject B") == 180
+    assert len(set(smtp_sink.to())) == 200
+
+
+def test_scheduled_campaign_starts_when_due_and_sending_is_throttled(trellis_app_factory,
+                                                                    smtp_sink, api_login):
+    import time
+
+    from trellis.jobs import execute
+    from trellis.settings import update_settings
+
+    app = _app(trellis_app_factory, smtp_sink)
+    _contacts(app, 6)
+    with app.app_context():
+        update_settings("marketing", {"send_rate_per_minute": 300})  # one per 0.2 s
+    client = app.test_client()
+    headers = api_login(client)
+    later = (utcnow() + timedelta(hours=1)).isoformat()
+    cid = _campaign(client, headers, lambda b: {"scheduled_at": later})
+    with app.app_context():
+        assert db.session.get(Campaign, cid).status == "scheduled"
+        execute("marketing.recover", {})
+        assert smtp_sink.to() == []
+        db.session.execute(update(Campaign).values(scheduled_at=utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+        began = time.monotonic()
+        execute("marketing.recover", {})
+        elapsed = time.monotonic() - began
+    assert len(smtp_sink.to()) == 6
+    assert elapsed >= 5 * 0.2 - 0.05, elapsed  # six sends, five intervals
+
+
+def test_personal_data_and_erasure(trellis_app_factory, smtp_sink, api_login):
+    app = _app(trellis_app_factory, smtp_sink)
+    _contacts(app, 1)
+    client = app.test_client()
+    headers = api_login(client)
+    cid = _campaign(client, headers, lambda b: {})
+    client.post(f"/api/v1/campaign/{cid}/send", headers=headers)
+    with app.app_context():
+        from trellis_marketing.privacy import erase, personal_data
+
+        data = personal_data(db.session, 1)
+        assert [(m["campaign"], m["email"], m["status"]) for m in data["messages"]] == [
+            ("AB", "c0@example.com", "sent")]
+        erase(db.session, 1)
+        db.session.commit()
+        assert personal_data(db.session, 1)["messages"][0]["email"] == ""

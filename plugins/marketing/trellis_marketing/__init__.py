@@ -8,6 +8,7 @@ See plugins/marketing/README.md and docs/marketing.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from marshmallow import Schema, fields, validate
 
@@ -145,3 +146,17 @@ def trellis_roles() -> list[RoleSpec]:
 @hookimpl
 def trellis_migrations() -> str:
     return str(Path(__file__).parent / "migrations" / "versions")
+
+
+@hookimpl
+def trellis_personal_data(session: Any, contact_id: int) -> dict[str, Any] | None:
+    from trellis_marketing.privacy import personal_data
+
+    return personal_data(session, contact_id)
+
+
+@hookimpl
+def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
+    from trellis_marketing.privacy import erase
+
+    erase(session, contact_id)

@@ -35,7 +35,7 @@ import re
 import smtplib
 import time
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 from email import policy
 from typing import Any, Callable
 
@@ -397,8 +397,10 @@ def pick_winners(session: Any, now: Any) -> list[int]:
     for campaign in session.scalars(select(Campaign).where(
             Campaign.status == "sending", Campaign.template_b_id.is_not(None),
             Campaign.ab_winner.is_(None))).all():
-        if campaign.started_at is None or \
-                campaign.started_at > now - timedelta(hours=campaign.ab_wait_hours or 0):
+        started = campaign.started_at
+        if started is not None and started.tzinfo is None:  # SQLite hands back naive UTC
+            started = started.replace(tzinfo=timezone.utc)
+        if started is None or started > now - timedelta(hours=campaign.ab_wait_hours or 0):
             continue
         column = Message.clicked_at if campaign.ab_metric == "clicked" else Message.opened_at
         rates = dict(session.execute(

@@ -3,6 +3,7 @@ dashboard widgets of a Marketer."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from trellis_marketing.models import Message
 
 
 def test_campaign_metrics_match_hand_computed_figures(trellis_app_factory, smtp_sink,
-                                                      api_login, make_user):
+                                                      api_login, make_user, web_login):
     from trellis_sales.models import Order
 
     app = trellis_app_factory(plugins=["sales", "marketing"], config={
@@ -94,3 +95,14 @@ def test_campaign_metrics_match_hand_computed_figures(trellis_app_factory, smtp_
     assert [s["value"] for s in widgets["marketing.campaign_funnel"]["data"]["steps"]] == [
         4, 3, 2, 2]
     assert widgets["marketing.campaign_revenue"]["data"]["value"] == "200.00"
+
+    web = app.test_client()
+    web_login(web, "mk", "pw-123456")
+    page = web.get(f"/campaignview/show/{cid}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-metric="CTR">50.0%' in html and 'data-metric="Revenue">200.00' in html
+    contact_page = web.get(f"/contactview/show/{ids[0]}").get_data(as_text=True)
+    compact = re.sub(r">\s+<", "><", contact_page)
+    panel = compact[compact.index('panel-title">Marketing'):][:1500]
+    assert "<td>C</td><td>opened</td>" in panel  # p0 opened campaign C

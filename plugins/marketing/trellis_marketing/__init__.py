@@ -160,3 +160,10 @@ def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
     from trellis_marketing.privacy import erase
 
     erase(session, contact_id)
+
+
+@hookimpl
+def trellis_record_panels() -> list:
+    from trellis_marketing.panels import panels
+
+    return panels()

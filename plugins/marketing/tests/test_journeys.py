@@ -154,3 +154,54 @@ def test_event_trigger_enrols_the_events_contact_once(trellis_app_factory, api_l
         assert db.session.scalar(select(JourneyEnrolment.status)) == "done"
         contact = db.session.get(Contact, created.get_json()["id"])
         assert [t.name for t in contact.tags] == ["welcomed"]
+
+
+def test_webhook_step_posts_the_contacts_through_the_guard(trellis_app_factory, api_login):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            received.append((self.headers["X-Trellis-Journey"],
+                             json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = trellis_app_factory(plugins=["marketing"])
+        client = app.test_client()
+        headers = api_login(client)
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        refused = client.post("/api/v1/journey/", headers=headers, json={
+            "name": "Hook", "trigger_kind": "event", "trigger_event": "contact.created",
+            "steps": [{"type": "webhook", "url": url}]})
+        assert refused.status_code == 400  # loopback is internal until an admin allows it
+        assert "steps.0.url" in refused.get_json()["message"]
+        with app.app_context():
+            from trellis.settings import update_settings
+
+            update_settings("core", {"allowed_private_networks": "127.0.0.0/8"})
+        journey = client.post("/api/v1/journey/", headers=headers, json={
+            "name": "Hook", "trigger_kind": "event", "trigger_event": "contact.created",
+            "steps": [{"type": "webhook", "url": url}]})
+        assert journey.status_code == 201, journey.get_json()
+        contact = client.post("/api/v1/contact/", headers=headers, json={
+            "first_name": "Wes", "last_name": "Hook", "email": "wes@example.com"}).get_json()
+        with app.app_context():
+            execute("marketing.journeys", {})
+            assert db.session.scalar(select(JourneyEnrolment.status)) == "done"
+        assert len(received) == 1
+        header, body = received[0]
+        assert header == str(journey.get_json()["id"])
+        assert [(c["contact_id"], c["email"]) for c in body["contacts"]] == [
+            (contact["id"], "wes@example.com")]
+    finally:
+        server.shutdown()

@@ -116,7 +116,9 @@ def trellis_jobs() -> list:
             JobSpec("marketing.journeys", journeys.tick,
                     description="enrol contacts in journeys and run their due steps"),
             JobSpec("marketing.send_journey_messages", journeys.send_messages,
-                    description="send queued journey e-mail")]
+                    description="send queued journey e-mail"),
+            JobSpec("marketing.journey_webhook", journeys.call_webhook,
+                    description="call a journey's webhook step for the contacts reaching it")]
 
 
 @hookimpl

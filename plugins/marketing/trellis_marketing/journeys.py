@@ -35,7 +35,10 @@ Steps (JSON objects with a ``type``):
   (unique), sent by ``marketing.send_journey_messages`` like a campaign's;
 * ``{"type": "action", "action": "core.add_tag", "params": {"tag": "VIP"}}``: any
   action of :mod:`trellis.actions` (add/remove tag, update a field,
-  ``sales.create_task``…), run in the same transaction as the step's advance.
+  ``sales.create_task``…), run in the same transaction as the step's advance;
+* ``{"type": "webhook", "url": "https://…"}``: the contacts reaching it are POSTed
+  as JSON by the job ``marketing.journey_webhook`` (through
+  :mod:`trellis.netguard`, after the step's transaction commits).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ from trellis_marketing.models import (TRIGGER_KINDS, EmailTemplate, Journey, Jou
                                       Message, Segment)
 
 E = JourneyEnrolment
-STEP_TYPES = ("wait", "wait_until", "condition", "send_email", "action")
+STEP_TYPES = ("wait", "wait_until", "condition", "send_email", "action", "webhook")
+WEBHOOK_JOB = "marketing.journey_webhook"
 SEND_JOB = "marketing.send_journey_messages"
 MAX_WAIT = timedelta(days=366)
 
@@ -122,6 +126,13 @@ def steps_errors(steps: Any, session: Any = None) -> dict[str, list[str]]:
             if isinstance(tid, bool) or not isinstance(tid, int) or (
                     session is not None and session.get(EmailTemplate, tid) is None):
                 errors[f"{at}.template_id"] = ["Must be the id of an e-mail template."]
+        if kind == "webhook":
+            from trellis import netguard
+
+            try:
+                netguard.literal_check(str(step.get("url") or ""))
+            except netguard.BlockedTarget as exc:
+                errors[f"{at}.url"] = [str(exc)]
         if kind == "action":
             try:
                 actions.validate_params(str(step.get("action")), "contact",
@@ -343,6 +354,13 @@ def _run_step(session: Any, journey: Journey, i: int, step: dict[str, Any],
         if queued:
             enqueue(SEND_JOB)
         return _move(session, journey, waiting, nxt, now)
+    if kind == "webhook":
+        waiting = _ids(session, journey, i)
+        if not waiting:
+            return 0
+        # the call goes out after this transaction commits (the outbox), once per batch
+        enqueue(WEBHOOK_JOB, journey_id=journey.id, step=i, enrolment_ids=waiting)
+        return _move(session, journey, waiting, nxt, now)
     if kind == "action":
         waiting = _ids(session, journey, i)
         if not waiting:
@@ -381,6 +399,33 @@ def tick(now: str | datetime | None = None) -> dict[str, int]:
             moved += advance(session, journey, now)
             session.commit()
     return {"enrolled": enrolled, "moved": moved}
+
+
+def call_webhook(journey_id: int, step: int, enrolment_ids: list[int]) -> dict[str, int]:
+    """Job ``marketing.journey_webhook``: POST the contacts that reached a webhook
+    step, as JSON, through :mod:`trellis.netguard` (no internal hosts).  A refused
+    target or a non-2xx answer raises, so the outbox retries the job."""
+    import json
+
+    from trellis import netguard
+
+    session = db.session
+    journey = session.get(Journey, journey_id)
+    if journey is None:
+        return {"contacts": 0}
+    url = journey.steps[step]["url"]
+    rows = session.execute(select(E.id, E.contact_id, E.context, Contact.email)
+                           .join(Contact, Contact.id == E.contact_id)
+                           .where(E.id.in_(enrolment_ids)).order_by(E.id)).all()
+    body = json.dumps({"journey": {"id": journey.id, "name": journey.name}, "step": step,
+                       "contacts": [{"enrolment_id": r[0], "contact_id": r[1],
+                                     "email": r[3], "trigger": r[2]} for r in rows]})
+    answer = netguard.request("POST", url, body=body,
+                              headers={"Content-Type": "application/json",
+                                       "X-Trellis-Journey": str(journey.id)})
+    if not 200 <= answer.status < 300:
+        raise RuntimeError(f"webhook {url} answered {answer.status}")
+    return {"contacts": len(rows), "status": answer.status}
 
 
 def send_messages(batch_size: int = 50) -> dict[str, int]:

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from trellis.db import db, utcnow
 from trellis.models import Contact
@@ -106,3 +106,24 @@ def test_campaign_metrics_match_hand_computed_figures(trellis_app_factory, smtp_
     compact = re.sub(r">\s+<", "><", contact_page)
     panel = compact[compact.index('panel-title">Marketing'):][:1500]
     assert "<td>C</td><td>opened</td>" in panel  # p0 opened campaign C
+
+
+def test_demo_data_and_its_coupon_journey(trellis_app_factory, api_login):
+    from trellis.demo import load_demo
+    from trellis.jobs import execute
+    from trellis_marketing.models import JourneyEnrolment, Segment
+
+    app = trellis_app_factory(plugins=["sales", "marketing"])
+    with app.app_context():
+        counts = load_demo(contacts=40, users_password="demo-password-1")
+        db.session.commit()
+        assert counts.get("segments") == 3 and counts.get("journeys") == 1
+        viewers = counts["product_views"]
+        execute("marketing.journeys", {})
+        assert db.session.scalar(select(func.count()).select_from(JourneyEnrolment)) == viewers
+        big = db.session.scalar(select(Segment).where(Segment.kind == "static"))
+        assert big.evaluated_at is not None
+    client = app.test_client()
+    headers = api_login(client, "mara.marketer", "demo-password-1")
+    sid = client.get("/api/v1/segment/", headers=headers).get_json()["ids"][0]
+    assert client.get(f"/api/v1/segment/{sid}/preview", headers=headers).get_json()["count"] > 0

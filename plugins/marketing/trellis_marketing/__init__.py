@@ -169,3 +169,11 @@ def trellis_record_panels() -> list:
     from trellis_marketing.panels import panels
 
     return panels()
+
+
+@hookimpl
+def trellis_demo_data(session: Any, rng: Any, contact_ids: list[int],
+                      users_password: str | None) -> dict[str, int]:
+    from trellis_marketing.demo import load
+
+    return load(session, rng, contact_ids, users_password)

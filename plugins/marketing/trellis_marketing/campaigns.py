@@ -323,6 +323,11 @@ def send_claimed(session: Any, token: str, ids: list[int], throttle: _Throttle,
                 _finish(session, row.id, token, status="failed", sent_at=None,
                         error=f"{code} {text}"[:500])
                 counts["failed"] += 1
+    except BaseException:
+        if smtp is not None:  # maybe inside DATA: never QUIT (it would become body text)
+            smtp.close()
+            smtp = None
+        raise
     finally:
         if smtp is not None:
             try:

@@ -272,3 +272,28 @@ def test_personal_data_and_erasure(trellis_app_factory, smtp_sink, api_login):
         erase(db.session, 1)
         db.session.commit()
         assert personal_data(db.session, 1)["messages"][0]["email"] == ""
+
+
+def test_send_now_from_the_campaign_list(trellis_app_factory, smtp_sink, api_login, web_login,
+                                         make_user):
+    from trellis.testing import csrf_token
+
+    app = _app(trellis_app_factory, smtp_sink)
+    _contacts(app, 3)
+    make_user(app, "mk", ["Marketer"])
+    make_user(app, "reader", ["CRM User"])
+    client = app.test_client()
+    cid = _campaign(client, api_login(client), lambda b: {})
+    web = app.test_client()
+    web_login(web, "mk", "pw-123456")
+    token = csrf_token(web.get("/campaignview/list/").get_data(as_text=True))
+    done = web.post("/campaignview/action_post", data={
+        "action": "send_now", "rowid": [str(cid)], "csrf_token": token})
+    assert done.status_code == 302, done.get_data(as_text=True)[:500]
+    assert sorted(smtp_sink.to()) == ["c0@example.com", "c1@example.com", "c2@example.com"]
+    again = web.post("/campaignview/action_post", data={
+        "action": "send_now", "rowid": [str(cid)], "csrf_token": token})
+    assert again.status_code == 302 and len(smtp_sink.to()) == 3
+    reader = app.test_client()
+    web_login(reader, "reader", "pw-123456")
+    assert reader.get("/campaignview/list/").status_code in (302, 403)

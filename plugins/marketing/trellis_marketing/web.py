@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import flash, redirect, request
+from flask_appbuilder.actions import action
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import fields, validate
@@ -394,12 +395,27 @@ class TemplateView(TrellisModelView):
 
 
 class CampaignView(TrellisModelView):
+    """Campaigns; the *Send now* action starts draft or scheduled ones (``can_write``)."""
+
     datamodel = TrellisSQLAInterface(Campaign)
     list_columns = ["name", "segment", "template", "status", "started_at", "finished_at"]
     add_columns = edit_columns = ["name", "segment", "template", "template_b",
                                   "ab_test_percent", "ab_metric", "ab_wait_hours",
                                   "scheduled_at", "cost", "conversion_days"]
     show_columns = [*add_columns, "status", "ab_winner", "started_at", "finished_at"]
+
+
+    @action("send_now", "Send now", "Start sending the selected campaigns now?",
+            "fa-paper-plane")
+    def send_now(self, items: Any):
+        items = items if isinstance(items, list) else [items]
+        started = 0
+        for item in items:
+            started += int(campaigns.start(db.session, item.id)["started"])
+            db.session.commit()
+        flash(f"{started} campaign(s) started; {len(items) - started} were already sent or "
+              f"sending.", "info")
+        return redirect(self.get_redirect())
 
 
 # ------------------------------------------------------------------ journeys
@@ -464,3 +480,4 @@ class JourneyView(TrellisModelView):
                     "trigger_payload", "trigger_event", "trigger_segment_id", "allow_reentry",
                     "steps", "cost", "conversion_days", "created_on"]
     base_permissions = ["can_read"]
+

@@ -354,3 +354,18 @@ def trellis_demo_data(session: Session, rng: Any, contact_ids: list[int],
     reps) who log in with it.  Return counts of what was created, e.g.
     ``{"deals": 120}``.
     """
+
+
+# --------------------------------------------------------------------------- conditions (marketing)
+
+
+@hookspec
+def trellis_condition_types() -> list[Any]:
+    """Return condition types for contact conditions (:class:`trellis.conditions.ConditionType`).
+
+    Marketing segments (and automation rules) combine conditions in a JSON tree
+    with and/or/not; :mod:`trellis.conditions` compiles the tree to one SQL
+    query.  A condition type validates its node (``check``) and compiles it to
+    a null-safe SQL boolean expression correlated with the contact id
+    (``compile``).  Names are global; types of a disabled plugin are not offered.
+    """

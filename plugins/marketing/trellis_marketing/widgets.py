@@ -1,0 +1,69 @@
+"""The marketing plugin's dashboard widgets: campaign performance (a table), the
+last 30 days' marketing funnel and revenue attributed to campaigns.  All need
+``can_read`` on ``marketing.Campaign``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from trellis.db import db, utcnow
+from trellis.specs import WidgetSpec
+from trellis_marketing import metrics
+from trellis_marketing.models import Campaign
+
+PERMISSION = ("can_read", "marketing.Campaign")
+ROLES = ("Marketer",)
+
+
+def _recent(days: int | None = None, limit: int = 10) -> list[tuple[int, str]]:
+    stmt = select(Campaign.id, Campaign.name).where(Campaign.started_at.is_not(None))
+    if days is not None:
+        stmt = stmt.where(Campaign.started_at >= utcnow() - timedelta(days=days))
+    return db.session.execute(stmt.order_by(Campaign.started_at.desc()).limit(limit)).all()
+
+
+def performance() -> dict[str, Any]:
+    rows = _recent()
+    found = metrics.campaign_metrics(db.session, [r[0] for r in rows])
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value * 100:.1f}%"
+
+    return {"columns": ["Campaign", "Sent", "Opened", "CTR", "Conversion", "Revenue", "ROI"],
+            "rows": [[name, found[i]["sent"], found[i]["opened"], pct(found[i]["ctr"]),
+                      pct(found[i]["conversion_rate"]), found[i]["revenue"],
+                      pct(found[i]["roi"])] for i, name in rows]}
+
+
+def funnel() -> dict[str, Any]:
+    rows = _recent(days=30, limit=1000)
+    found = metrics.campaign_metrics(db.session, [r[0] for r in rows]).values()
+    steps = [("Delivered", "delivered"), ("Opened", "opened"), ("Clicked", "clicked"),
+             ("Bought", "conversions")]
+    return {"steps": [{"label": label, "value": sum(m[key] for m in found),
+                       "display": f"{sum(m[key] for m in found):,}"} for label, key in steps],
+            "note": "campaigns started in the last 30 days"}
+
+
+def revenue() -> dict[str, Any]:
+    rows = _recent(days=30, limit=1000)
+    found = metrics.campaign_metrics(db.session, [r[0] for r in rows]).values()
+    total = sum((Decimal(m["revenue"]) for m in found), Decimal(0))
+    cost = sum((Decimal(m["cost"]) for m in found), Decimal(0))
+    return {"value": f"{total:,.2f}", "number": float(total),
+            "note": f"cost {cost:,.2f}; campaigns started in the last 30 days"}
+
+
+def widgets() -> list[WidgetSpec]:
+    return [
+        WidgetSpec("campaign_performance", "Campaign performance", performance, kind="table",
+                   permission=PERMISSION, roles=ROLES, order=40),
+        WidgetSpec("campaign_funnel", "Marketing funnel (30 days)", funnel, kind="funnel",
+                   permission=PERMISSION, roles=ROLES, order=41),
+        WidgetSpec("campaign_revenue", "Campaign revenue (30 days)", revenue, kind="kpi",
+                   permission=PERMISSION, roles=ROLES, order=42),
+    ]

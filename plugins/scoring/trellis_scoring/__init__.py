@@ -1,21 +1,31 @@
 """Trellis Scoring: CRM value, RFM, lead scoring, churn risk, lifetime value and recommendations.
 
-A skeleton for now: it installs, declares its dependencies, settings and
-migration branch, and shows an overview page and a status API.  Its features
-arrive in their own issues.
+Where things are: ``models.py`` (tables), ``engine.py`` (normalisation and
+weighted models, pure numpy), ``compute.py`` (full set-based recompute and
+incremental updates), ``customer_data.py`` (features offered to other
+plugins), ``extras.py`` (RFM, lifetime value, churn, associations),
+``web.py`` (views and REST APIs), ``panels.py`` (the panel on the contact page),
+``handlers.py`` (events that rescore a customer).
+See plugins/scoring/README.md and docs/scoring.md.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from marshmallow import ValidationError, Schema, fields, validate, validates_schema
 
 from trellis import hookimpl
 from trellis.overview import overview_api, overview_view
-from trellis.specs import Manifest, RoleSpec, ViewSpec
+from trellis.specs import Manifest, ModelSpec, RoleSpec, ViewSpec
 
 __version__ = "0.1.0"
+
+#: Events that rescore the customer they concern (fnmatch patterns).
+DEFAULT_RECOMPUTE_ON = ("order.created,order.updated,activity.created,"
+                        "*rating*.created,*survey*.updated,*feedback*.created")
+
 
 class ScoringSettings(Schema):
     high_tier_from = fields.Float(
@@ -24,6 +34,9 @@ class ScoringSettings(Schema):
     medium_tier_from = fields.Float(
         load_default=40.0, validate=validate.Range(min=0, max=100),
         metadata={"label": "CRM value from which a customer is medium tier"})
+    recompute_on_events = fields.String(
+        load_default=DEFAULT_RECOMPUTE_ON, validate=validate.Length(max=1000),
+        metadata={"label": "Events that rescore their customer (comma-separated patterns)"})
 
     @validates_schema
     def _tiers_ordered(self, data, **kwargs):
@@ -43,18 +56,101 @@ def trellis_settings_schema() -> type[Schema]:
 
 
 @hookimpl
+def trellis_models() -> list[ModelSpec]:
+    from trellis.models import Contact
+    from trellis_scoring import models as m
+    from trellis_scoring import web
+
+    return [
+        ModelSpec(m.ScoringModel, "scoring_model", "Scoring model", searchable=("name",),
+                  validate=web.model_validate),
+        ModelSpec(m.ScoringTerm, "scoring_term", "Scoring model term",
+                  validate=web.term_validate),
+        ModelSpec(m.CustomerScore, "customer_score", "Customer score", audited=False,
+                  contact_field="contact_id", parent=("contact_id", Contact)),
+        ModelSpec(m.ScoreHistory, "score_history", "Score history", audited=False,
+                  contact_field="contact_id", parent=("contact_id", Contact)),
+        ModelSpec(m.ScoringRun, "scoring_run", "Scoring run", audited=False),
+    ]
+
+
+@hookimpl
 def trellis_views() -> list[ViewSpec]:
-    return [ViewSpec(overview_view("scoring"), "Scoring overview", icon="fa-star")]
+    from trellis_scoring import web
+
+    return [
+        ViewSpec(web.CustomerScoreView, "Customer scores", icon="fa-star-half-alt"),
+        ViewSpec(web.ScoreHistoryView, "Score history", icon="fa-history"),
+        ViewSpec(web.ScoringModelView, "Scoring models", icon="fa-sliders-h"),
+        ViewSpec(web.ScoringTermView),
+        ViewSpec(overview_view("scoring"), "Scoring overview", icon="fa-star"),
+    ]
 
 
 @hookimpl
 def trellis_apis() -> list[type]:
-    return [overview_api("scoring")]
+    from trellis_scoring import web
+
+    return [web.ScoringModelApi, web.ScoringTermApi, web.CustomerScoreApi, web.ScoreHistoryApi,
+            web.ScoresApi, overview_api("scoring")]
+
+
+READ = ["scoring.CustomerScore", "scoring.ScoreHistory", "scoring.Scores", "scoring.Overview"]
+ADMIN = ["scoring.ScoringModel", "scoring.ScoringTerm", "scoring.Scores"]
 
 
 @hookimpl
 def trellis_roles() -> list[RoleSpec]:
-    return [RoleSpec("CRM User", [("can_read", "scoring.Overview")])]
+    read = [("can_read", r) for r in READ]
+    return [
+        RoleSpec("CRM User", read),
+        RoleSpec("Sales Rep", read),
+        RoleSpec("Sales Manager", read),
+        RoleSpec("Manager", read + [("can_read", "scoring.ScoringModel"),
+                                    ("can_read", "scoring.ScoringTerm")]),
+        RoleSpec("Scoring Admin", read + [(p, r) for r in ADMIN
+                                          for p in ("can_read", "can_write")]),
+    ]
+
+
+@hookimpl
+def trellis_jobs() -> list:
+    from trellis.specs import JobSpec
+    from trellis_scoring import compute
+
+    return [JobSpec("scoring.recompute", compute.recompute_all, timeout=1800,
+                    description="recompute every customer's scores (set-based)"),
+            JobSpec("scoring.recompute_contacts", compute.recompute_contacts,
+                    description="rescore a few customers after an order, rating or activity")]
+
+
+@hookimpl
+def trellis_schedules() -> list:
+    from trellis.specs import ScheduleSpec
+
+    return [ScheduleSpec("scoring.recompute", cron="30 2 * * *")]
+
+
+@hookimpl
+def trellis_event_handlers() -> list:
+    from trellis.specs import EventHandler
+    from trellis_scoring.handlers import rescore_on_event
+
+    return [EventHandler("*", rescore_on_event)]
+
+
+@hookimpl
+def trellis_customer_features() -> list:
+    from trellis_scoring.customer_data import features
+
+    return features()
+
+
+@hookimpl
+def trellis_record_panels() -> list:
+    from trellis_scoring.panels import panels
+
+    return panels()
 
 
 @hookimpl

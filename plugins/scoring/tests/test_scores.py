@@ -155,3 +155,46 @@ def test_permissions_and_record_rules(site, make_user, api_login):
     assert {r["contact_id"] for r in listed["result"]} == {ids["A"]}
     assert client.get(f"/api/v1/scoring/contact/{ids['B']}",
                       headers=rep_headers).status_code == 404
+
+
+def test_new_activities_rescore_their_customer(site):
+    app, client, headers, ids = site
+    from scoring_testkit import add_calls
+
+    with app.app_context():
+        assert execute("scoring.sweep_activities", {}) == {"contacts": 0}  # remembers where
+        add_calls(ids["C"], 1)  # before any full run: nothing to rescore against
+        db.session.commit()
+        execute("scoring.sweep_activities", {})
+    assert scores(app) == {}
+    with app.app_context():
+        execute("scoring.recompute", {})
+    before = scores(app)
+    assert before[ids["C"]] == (0.0, "low")  # 1 call: the lowest of 1, 1, 2, 3
+    with app.app_context():
+        add_calls(ids["C"], 3)  # 4 calls now: above everyone in the run's distribution
+        db.session.commit()
+        result = execute("scoring.sweep_activities", {})
+    assert result["contacts"] == 1 and result["crm_value"] == 1
+    after = scores(app)
+    assert after[ids["C"]] == (25.0, "low")  # 0.25 · 100
+    assert {k: v for k, v in after.items() if k != ids["C"]} == {
+        k: v for k, v in before.items() if k != ids["C"]}
+    with app.app_context():
+        assert execute("scoring.sweep_activities", {}) == {"contacts": 0}
+
+
+def test_an_order_rescores_its_customer_in_process(site):
+    app, client, headers, ids = site
+    from scoring_testkit import add_order
+    from trellis.settings import update_settings
+
+    with app.app_context():
+        execute("scoring.recompute", {})
+        update_settings("scoring", {"recompute_on_events": "order.created"})
+        add_order(ids["B"], "200", 3)  # 500 in all: at the run's cap (480)
+        db.session.commit()
+    # no Redis: the handler's job ran right after the commit.
+    # B: interactions 2 (call + the new order's timeline entry) ranks 1 of 1, 2, 3 -> 50;
+    # purchase 100; loyalty 2 months -> 16.67: 12.5 + 50 + 4.17 = 66.67
+    assert scores(app)[ids["B"]] == (66.67, "high")

@@ -23,8 +23,8 @@ from trellis.specs import Manifest, ModelSpec, RoleSpec, ViewSpec
 __version__ = "0.1.0"
 
 #: Events that rescore the customer they concern (fnmatch patterns).
-DEFAULT_RECOMPUTE_ON = ("order.created,order.updated,activity.created,"
-                        "*rating*.created,*survey*.updated,*feedback*.created")
+DEFAULT_RECOMPUTE_ON = ("order.created,order.updated,*rating*.created,*survey*.updated,"
+                        "*feedback*.created")
 
 
 class ScoringSettings(Schema):
@@ -121,14 +121,17 @@ def trellis_jobs() -> list:
     return [JobSpec("scoring.recompute", compute.recompute_all, timeout=1800,
                     description="recompute every customer's scores (set-based)"),
             JobSpec("scoring.recompute_contacts", compute.recompute_contacts,
-                    description="rescore a few customers after an order, rating or activity")]
+                    description="rescore a few customers after an order, rating or activity"),
+            JobSpec("scoring.sweep_activities", compute.sweep_activities,
+                    description="rescore the customers with new timeline activities")]
 
 
 @hookimpl
 def trellis_schedules() -> list:
     from trellis.specs import ScheduleSpec
 
-    return [ScheduleSpec("scoring.recompute", cron="30 2 * * *")]
+    return [ScheduleSpec("scoring.recompute", cron="30 2 * * *"),
+            ScheduleSpec("scoring.sweep_activities", interval=15)]
 
 
 @hookimpl

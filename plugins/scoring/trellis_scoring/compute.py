@@ -31,7 +31,8 @@ from trellis.db import db, utcnow
 from trellis.models import Contact
 from trellis.settings import get_settings
 from trellis_scoring import engine
-from trellis_scoring.models import CustomerScore, ScoreHistory, ScoringModel, ScoringRun
+from trellis_scoring.models import (CustomerScore, ScoreHistory, ScoringCursor, ScoringModel,
+                                    ScoringRun)
 
 PLUGIN = "scoring"
 
@@ -282,3 +283,34 @@ def recompute_contacts(contact_ids: list[int]) -> dict[str, int]:
     out.update(extras.recompute_extras(session, contact_ids))
     session.commit()
     return out
+
+
+#: Above this many customers with new activities a sweep recomputes everything.
+SWEEP_FULL_ABOVE = 5000
+
+
+def sweep_activities() -> dict[str, Any]:
+    """Job ``scoring.sweep_activities`` (every 15 s): rescore the customers who
+    have timeline activities newer than the last sweep (activities fire no
+    record events).  The first sweep only remembers where the timeline is."""
+    from sqlalchemy import func
+
+    from trellis.models import Activity
+
+    session = db.session
+    cursor = session.get(ScoringCursor, "activity")
+    top = session.scalar(select(func.max(Activity.id))) or 0
+    if cursor is None:
+        session.add(ScoringCursor(name="activity", value=top))
+        session.commit()
+        return {"contacts": 0}
+    if top <= cursor.value:
+        return {"contacts": 0}
+    ids = list(session.scalars(select(Activity.contact_id).distinct().where(
+        Activity.id > cursor.value, Activity.id <= top, Activity.contact_id.is_not(None))))
+    cursor.value = top
+    if len(ids) > SWEEP_FULL_ABOVE:
+        session.commit()
+        return {"contacts": len(ids), **recompute_all()}
+    session.commit()
+    return {"contacts": len(ids), **recompute_contacts(ids)}

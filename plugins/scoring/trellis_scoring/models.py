@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, Numeric,
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, Numeric,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -133,3 +133,12 @@ class ScoreHistory(Model):
 
     model: Mapped[ScoringModel] = relationship()
     contact: Mapped[Contact] = relationship()
+
+
+class ScoringCursor(Model):
+    """How far a sweep has read (``activity``: the last activity id rescored)."""
+
+    __tablename__ = "scoring_cursor"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -88,6 +88,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_scoring_history_contact", "scoring_history",
                     ["contact_id", "model_id", "computed_at"])
+    op.create_table(
+        "scoring_cursor",
+        sa.Column("name", sa.String(50), primary_key=True),
+        sa.Column("value", sa.BigInteger(), nullable=False, server_default="0"),
+    )
     # the built-in CRM value model (docs/scoring.md): α·interaction frequency +
     # β·purchase amount + γ·satisfaction + δ·loyalty
     op.bulk_insert(model, [{"id": 1, "key": "crm_value", "name": "CRM value", "active": True,
@@ -110,6 +115,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("scoring_cursor")
     op.drop_index("ix_scoring_history_contact", "scoring_history")
     op.drop_table("scoring_history")
     op.drop_index("ix_scoring_score_contact", "scoring_customer_score")

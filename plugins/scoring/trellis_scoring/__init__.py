@@ -37,6 +37,15 @@ class ScoringSettings(Schema):
     recompute_on_events = fields.String(
         load_default=DEFAULT_RECOMPUTE_ON, validate=validate.Length(max=1000),
         metadata={"label": "Events that rescore their customer (comma-separated patterns)"})
+    association_min_orders = fields.Integer(
+        load_default=2, validate=validate.Range(min=1, max=100000),
+        metadata={"label": "Orders a product pair needs before it is recommended"})
+    lead_half_life_days = fields.Float(
+        load_default=30.0, validate=validate.Range(min=0.1, max=3650),
+        metadata={"label": "Days after which a lead's behaviour points count half"})
+    lead_qualify_from = fields.Float(
+        load_default=50.0, validate=validate.Range(min=0, max=100),
+        metadata={"label": "Lead score (0–100) at which a lead is qualified"})
 
     @validates_schema
     def _tiers_ordered(self, data, **kwargs):
@@ -71,6 +80,15 @@ def trellis_models() -> list[ModelSpec]:
         ModelSpec(m.ScoreHistory, "score_history", "Score history", audited=False,
                   contact_field="contact_id", parent=("contact_id", Contact)),
         ModelSpec(m.ScoringRun, "scoring_run", "Scoring run", audited=False),
+        ModelSpec(m.CustomerRfm, "customer_rfm", "Customer RFM", audited=False,
+                  contact_field="contact_id", parent=("contact_id", Contact)),
+        ModelSpec(m.Association, "product_association", "Product association", audited=False),
+        ModelSpec(m.LeadRule, "lead_rule", "Lead scoring rule", validate=web.lead_rule_validate),
+        ModelSpec(m.LeadSignal, "lead_signal", "Lead signal", audited=False),
+        ModelSpec(m.LeadScore, "lead_score", "Lead score", audited=False),
+        ModelSpec(m.ChurnModel, "churn_model", "Churn model", audited=False),
+        ModelSpec(m.CustomerValue, "customer_value", "Customer value", audited=False,
+                  contact_field="contact_id", parent=("contact_id", Contact)),
     ]
 
 
@@ -81,7 +99,11 @@ def trellis_views() -> list[ViewSpec]:
     return [
         ViewSpec(web.CustomerScoreView, "Customer scores", icon="fa-star-half-alt"),
         ViewSpec(web.ScoreHistoryView, "Score history", icon="fa-history"),
+        ViewSpec(web.RfmView, "RFM segments", icon="fa-th"),
+        ViewSpec(web.AssociationView, "Bought together", icon="fa-link"),
+        ViewSpec(web.LeadScoreView, "Lead scores", icon="fa-user-check"),
         ViewSpec(web.ScoringModelView, "Scoring models", icon="fa-sliders-h"),
+        ViewSpec(web.LeadRuleView, "Lead scoring rules", icon="fa-list-ol"),
         ViewSpec(web.ScoringTermView),
         ViewSpec(overview_view("scoring"), "Scoring overview", icon="fa-star"),
     ]
@@ -92,11 +114,13 @@ def trellis_apis() -> list[type]:
     from trellis_scoring import web
 
     return [web.ScoringModelApi, web.ScoringTermApi, web.CustomerScoreApi, web.ScoreHistoryApi,
-            web.ScoresApi, overview_api("scoring")]
+            web.AssociationApi, web.LeadRuleApi, web.LeadScoreApi, web.ScoresApi,
+            overview_api("scoring")]
 
 
-READ = ["scoring.CustomerScore", "scoring.ScoreHistory", "scoring.Scores", "scoring.Overview"]
-ADMIN = ["scoring.ScoringModel", "scoring.ScoringTerm", "scoring.Scores"]
+READ = ["scoring.CustomerScore", "scoring.ScoreHistory", "scoring.Scores", "scoring.Overview",
+        "scoring.CustomerRfm", "scoring.Association", "scoring.LeadScore"]
+ADMIN = ["scoring.ScoringModel", "scoring.ScoringTerm", "scoring.Scores", "scoring.LeadRule"]
 
 
 @hookimpl
@@ -116,12 +140,14 @@ def trellis_roles() -> list[RoleSpec]:
 @hookimpl
 def trellis_jobs() -> list:
     from trellis.specs import JobSpec
-    from trellis_scoring import compute
+    from trellis_scoring import compute, leads
 
     return [JobSpec("scoring.recompute", compute.recompute_all, timeout=1800,
                     description="recompute every customer's scores (set-based)"),
             JobSpec("scoring.recompute_contacts", compute.recompute_contacts,
                     description="rescore a few customers after an order, rating or activity"),
+            JobSpec("scoring.lead_scores", leads.score_leads,
+                    description="score leads (profile fit + decaying behaviour)"),
             JobSpec("scoring.sweep_activities", compute.sweep_activities,
                     description="rescore the customers with new timeline activities")]
 
@@ -131,15 +157,16 @@ def trellis_schedules() -> list:
     from trellis.specs import ScheduleSpec
 
     return [ScheduleSpec("scoring.recompute", cron="30 2 * * *"),
-            ScheduleSpec("scoring.sweep_activities", interval=15)]
+            ScheduleSpec("scoring.sweep_activities", interval=15),
+            ScheduleSpec("scoring.lead_scores", interval=3600)]
 
 
 @hookimpl
 def trellis_event_handlers() -> list:
     from trellis.specs import EventHandler
-    from trellis_scoring.handlers import rescore_on_event
+    from trellis_scoring.handlers import rescore_on_event, score_lead_on_event
 
-    return [EventHandler("*", rescore_on_event)]
+    return [EventHandler("*", rescore_on_event), EventHandler("*", score_lead_on_event)]
 
 
 @hookimpl

@@ -37,6 +37,12 @@ def _score_column(column: str):
     return query
 
 
+def rfm_segment() -> Select:
+    from trellis_scoring.models import CustomerRfm
+
+    return select(CustomerRfm.contact_id.label("contact_id"), CustomerRfm.segment.label("value"))
+
+
 def features() -> list[FeatureSpec]:
     return [
         FeatureSpec("loyalty_months", "Months with a purchase (last 24)", loyalty_months,
@@ -46,4 +52,6 @@ def features() -> list[FeatureSpec]:
                     description="The weighted CRM value model, 0–100."),
         FeatureSpec("crm_tier", "CRM value tier", _score_column("tier"), kind="text",
                     description="high, medium or low (the scoring plugin's thresholds)."),
+        FeatureSpec("rfm_segment", "RFM segment", rfm_segment, kind="text",
+                    description="champions, loyal, at risk, hibernating... (docs/scoring.md)"),
     ]

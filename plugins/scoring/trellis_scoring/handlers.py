@@ -47,3 +47,28 @@ def rescore_on_event(evt: Event) -> None:
         from trellis.jobs import enqueue
 
         enqueue("scoring.recompute_contacts", contact_ids=ids)
+
+
+def score_lead_on_event(evt: Event) -> None:
+    """Handler (every event, foreground): a new or changed lead is rescored; an
+    event named like a behaviour rule (``demo.requested``) whose data has a
+    ``lead_id`` records that signal and rescores the lead."""
+    from trellis.jobs import enqueue
+    from trellis_scoring import leads
+
+    if evt.model == "lead" and evt.name in ("lead.created", "lead.updated"):
+        if evt.name == "lead.updated" and set(evt.changes or {}) <= {"status", "score",
+                                                                      "updated_on"}:
+            return  # qualifying the lead changes no input of its score
+        enqueue("scoring.lead_scores", lead_ids=[int(evt.record_id)])
+        return
+    lead_id = (evt.data or {}).get("lead_id")
+    if not isinstance(lead_id, int) or evt.name.startswith("scoring."):
+        return
+    if evt.name not in leads.behaviour_kinds():
+        return
+    if db.session.get(leads.lead_model(), lead_id) is None:
+        return
+    leads.record_signal(lead_id, evt.name)
+    db.session.commit()
+    enqueue("scoring.lead_scores", lead_ids=[lead_id])

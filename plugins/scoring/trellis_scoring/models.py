@@ -142,3 +142,116 @@ class ScoringCursor(Model):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CustomerRfm(Model):
+    """A customer's recency, frequency and monetary quintiles (5 best) and segment."""
+
+    __tablename__ = "scoring_rfm"
+    __table_args__ = (Index("ix_scoring_rfm_segment", "segment"),)
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("trellis_contact.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    recency_days: Mapped[float] = mapped_column(Float)
+    frequency: Mapped[int] = mapped_column(Integer)
+    monetary: Mapped[float] = mapped_column(Numeric(18, 2))
+    r: Mapped[int] = mapped_column(Integer)
+    f: Mapped[int] = mapped_column(Integer)
+    m: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(30))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    contact: Mapped[Contact] = relationship()
+
+
+class Association(Model):
+    """"Customers who bought X also buy Y": a product pair over all orders."""
+
+    __tablename__ = "scoring_association"
+    __table_args__ = (Index("ix_scoring_association_antecedent", "antecedent_id", "lift"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    antecedent_id: Mapped[int] = mapped_column(Integer)
+    consequent_id: Mapped[int] = mapped_column(Integer)
+    antecedent_name: Mapped[Optional[str]] = mapped_column(String(200))
+    consequent_name: Mapped[Optional[str]] = mapped_column(String(200))
+    #: orders holding both products
+    orders: Mapped[int] = mapped_column(Integer)
+    support: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    lift: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+LEAD_RULE_KINDS = ("profile", "behaviour")
+#: Lead fields a profile rule may match.
+LEAD_FIELDS = ("industry", "title", "country", "company", "source")
+
+
+class LeadRule(Model):
+    """Lead scoring points: ``profile`` (a lead field matching ``value``, ``*``
+    wildcards, ignoring case) or ``behaviour`` (a signal of kind ``field``,
+    decaying with the half-life setting)."""
+
+    __tablename__ = "scoring_lead_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), default="profile")
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[Optional[str]] = mapped_column(String(200))
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class LeadSignal(Model):
+    """Something a lead did (e-mail opened, page viewed, demo requested...)."""
+
+    __tablename__ = "scoring_lead_signal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("sales_lead.id", ondelete="CASCADE"),
+                                         index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LeadScore(Model):
+    """A lead's current score: profile points + decayed behaviour points (0–100)."""
+
+    __tablename__ = "scoring_lead_score"
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("sales_lead.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    profile_points: Mapped[float] = mapped_column(Float)
+    behaviour_points: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: when the score first reached the threshold (the event fired then, once)
+    qualified_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class ChurnModel(Model):
+    """A trained churn model: logistic regression coefficients and hold-out AUC."""
+
+    __tablename__ = "scoring_churn_model"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    features: Mapped[Optional[list[Any]]] = mapped_column(JSON)
+    coefficients: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    auc: Mapped[Optional[float]] = mapped_column(Float)
+    n_train: Mapped[int] = mapped_column(Integer, default=0)
+    n_test: Mapped[int] = mapped_column(Integer, default=0)
+    churn_rate: Mapped[Optional[float]] = mapped_column(Float)
+
+
+class CustomerValue(Model):
+    """A buyer's churn probability and lifetime value estimate."""
+
+    __tablename__ = "scoring_customer_value"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("trellis_contact.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    churn_probability: Mapped[Optional[float]] = mapped_column(Float)
+    annual_value: Mapped[Optional[float]] = mapped_column(Float)
+    clv: Mapped[Optional[float]] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -29,8 +29,9 @@ from trellis.db import db
 from trellis.models import Contact
 from trellis.views import TrellisModelView
 from trellis_scoring import engine
-from trellis_scoring.models import (DIRECTIONS, METHODS, CustomerScore, ScoreHistory,
-                                    ScoringModel, ScoringRun, ScoringTerm)
+from trellis_scoring.models import (DIRECTIONS, LEAD_FIELDS, LEAD_RULE_KINDS, METHODS,
+                                    Association, CustomerRfm, CustomerScore, LeadRule, LeadScore,
+                                    ScoreHistory, ScoringModel, ScoringRun, ScoringTerm)
 
 # ------------------------------------------------------------------ rules
 
@@ -85,6 +86,23 @@ def model_validate(model: ScoringModel) -> dict[str, list[str]]:
         errors["key"] = ["Use 2–50 lower-case letters, digits or _, starting with a letter."]
     if not (model.name or "").strip():
         errors["name"] = ["Missing data for required field."]
+    return errors
+
+
+def lead_rule_validate(rule: LeadRule) -> dict[str, list[str]]:
+    """Model rule of a lead scoring rule, on every save."""
+    errors: dict[str, list[str]] = {}
+    if rule.kind not in LEAD_RULE_KINDS:
+        errors["kind"] = [f"Must be one of: {', '.join(LEAD_RULE_KINDS)}."]
+    elif rule.kind == "profile":
+        if rule.field not in LEAD_FIELDS:
+            errors["field"] = [f"A profile rule matches one of: {', '.join(LEAD_FIELDS)}."]
+        if not (rule.value or "").strip():
+            errors["value"] = ["A profile rule needs a value to match (* for any text)."]
+    elif not (rule.field or "").strip():
+        errors["field"] = ["Name the signal, e.g. demo.requested."]
+    if rule.points is None or not -100 <= float(rule.points) <= 100:
+        errors["points"] = ["Must be between -100 and 100."]
     return errors
 
 
@@ -151,6 +169,49 @@ class ScoreHistoryView(TrellisModelView):
     base_order = ("computed_at", "desc")
 
 
+class RfmView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(CustomerRfm)
+    base_permissions = ["can_read"]
+    list_columns = ["contact", "segment", "r", "f", "m", "recency_days", "frequency",
+                    "monetary", "computed_at"]
+    search_columns = ["segment", "r", "f", "m", "frequency", "monetary"]
+    label_columns = {"r": "R", "f": "F", "m": "M", "recency_days": "Days since last order",
+                     "frequency": "Orders", "monetary": "Spent"}
+    base_order = ("monetary", "desc")
+
+
+class AssociationView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(Association)
+    base_permissions = ["can_read"]
+    list_columns = ["antecedent_name", "consequent_name", "orders", "support", "confidence",
+                    "lift"]
+    search_columns = ["antecedent_name", "consequent_name", "orders", "lift"]
+    label_columns = {"antecedent_name": "Bought", "consequent_name": "Also bought"}
+    base_order = ("lift", "desc")
+
+
+class LeadRuleView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(LeadRule)
+    list_columns = add_columns = edit_columns = show_columns = ["kind", "field", "value",
+                                                                "points"]
+    description_columns = {
+        "kind": "profile (a lead field) or behaviour (a signal, decaying over time)",
+        "field": f"profile: one of {', '.join(LEAD_FIELDS)}; behaviour: the signal, "
+                 "e.g. demo.requested",
+        "value": "profile: the value to match, * as wildcard, ignoring case",
+        "points": "-100 to 100",
+    }
+
+
+class LeadScoreView(TrellisModelView):
+    datamodel = TrellisSQLAInterface(LeadScore)
+    base_permissions = ["can_read"]
+    list_columns = ["lead_id", "score", "profile_points", "behaviour_points", "qualified_at",
+                    "computed_at"]
+    search_columns = ["score", "qualified_at"]
+    base_order = ("score", "desc")
+
+
 # ------------------------------------------------------------------ APIs
 
 
@@ -175,6 +236,63 @@ ScoreHistoryApi = _api(ScoreHistory, "score_history",
                        ["model_id", "contact_id", "value", "tier", "computed_at", "run_id"],
                        search=["model_id", "contact_id", "tier", "computed_at"],
                        include_route_methods={"get_list", "get", "info"})
+
+AssociationApi = _api(Association, "product_association",
+                      ["antecedent_id", "consequent_id", "antecedent_name", "consequent_name",
+                       "orders", "support", "confidence", "lift", "computed_at"],
+                      include_route_methods={"get_list", "get", "info"})
+
+LeadRuleApi = _api(LeadRule, "lead_rule", ["kind", "field", "value", "points"],
+                   validators_columns={
+                       "kind": validate.OneOf(LEAD_RULE_KINDS, error=f"Must be one of: "
+                                              f"{', '.join(LEAD_RULE_KINDS)}."),
+                       "points": validate.Range(min=-100, max=100,
+                                                error="Must be between -100 and 100.")})
+
+
+class LeadScoreApi(BaseApi):
+    """``/api/v1/lead_score/<lead_id>``: a lead's score and its parts."""
+
+    resource_name = "lead_score"
+    class_permission_name = "scoring.LeadScore"
+    method_permission_name = {"get": "read"}
+    allow_browser_login = True
+    openapi_spec_tag = "Scoring: lead scores"
+
+    @expose("/<int:lead_id>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def get(self, lead_id: int):
+        """A lead's score: profile points, decayed behaviour points, qualified_at.
+        ---
+        get:
+          parameters:
+          - {in: path, name: lead_id, schema: {type: integer}}
+          responses:
+            200: {description: "lead_id, score, profile_points, behaviour_points, qualified_at"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        from trellis_scoring.leads import lead_model
+
+        lead = lead_model()
+        if lead_id > 2**31 - 1 or db.session.scalar(rules.restrict(
+                select(lead.id).where(lead.id == lead_id), lead)) is None:
+            return self.response_404()
+        row = db.session.get(LeadScore, lead_id)
+        if row is None:
+            return self.response_404()
+        return self.response(200, lead_id=lead_id, score=row.score,
+                             profile_points=row.profile_points,
+                             behaviour_points=row.behaviour_points,
+                             qualified_at=row.qualified_at.isoformat() if row.qualified_at
+                             else None)
+
+
+class SignalSchema(Schema):
+    lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
+    kind = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    occurred_at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
 def contact_scores(contact_id: int, history: int = 20) -> list[dict[str, Any]]:
@@ -207,7 +325,7 @@ class ScoresApi(BaseApi):
 
     resource_name = "scoring"
     class_permission_name = "scoring.Scores"
-    method_permission_name = {"contact": "read", "recompute": "write"}
+    method_permission_name = {"contact": "read", "recompute": "write", "lead_signal": "write"}
     allow_browser_login = True
     openapi_spec_tag = "Scoring: scores"
 
@@ -270,3 +388,43 @@ class ScoresApi(BaseApi):
                     f"No scoring model {', '.join(map(repr, unknown))}."]})
         enqueue("scoring.recompute", models=models)
         return self.response(202, message="queued")
+
+    @expose("/lead_signal", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("lead_signal")
+    def lead_signal(self):
+        """Record what a lead did (``kind``: e.g. demo.requested) and rescore it.
+        ---
+        post:
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    lead_id: {type: integer}
+                    kind: {type: string}
+                    occurred_at: {type: string, format: date-time}
+          responses:
+            201: {description: recorded}
+            400: {$ref: '#/components/responses/400'}
+        """
+        from marshmallow import ValidationError
+
+        from trellis.jobs import enqueue
+        from trellis_scoring.leads import lead_model, record_signal
+
+        body = request.get_json(silent=True)
+        try:
+            data = SignalSchema().load(body if isinstance(body, dict) else {})
+        except ValidationError as exc:
+            return self.response_400(message=exc.messages)
+        lead = lead_model()
+        if db.session.scalar(rules.restrict(select(lead.id).where(lead.id == data["lead_id"]),
+                                            lead)) is None:
+            return self.response_400(message={"lead_id": [f"No lead with id {data['lead_id']}."]})
+        signal = record_signal(data["lead_id"], data["kind"], data["occurred_at"])
+        db.session.commit()
+        enqueue("scoring.lead_scores", lead_ids=[data["lead_id"]])
+        return self.response(201, id=signal.id)

@@ -46,6 +46,12 @@ class ScoringSettings(Schema):
     lead_qualify_from = fields.Float(
         load_default=50.0, validate=validate.Range(min=0, max=100),
         metadata={"label": "Lead score (0–100) at which a lead is qualified"})
+    churn_horizon_days = fields.Integer(
+        load_default=90, validate=validate.Range(min=7, max=730),
+        metadata={"label": "Churned: no purchase for this many days (churn model horizon)"})
+    clv_discount_rate = fields.Float(
+        load_default=0.10, validate=validate.Range(min=0, max=1),
+        metadata={"label": "Yearly discount rate of the lifetime value estimate"})
 
     @validates_schema
     def _tiers_ordered(self, data, **kwargs):

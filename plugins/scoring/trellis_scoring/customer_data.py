@@ -43,6 +43,16 @@ def rfm_segment() -> Select:
     return select(CustomerRfm.contact_id.label("contact_id"), CustomerRfm.segment.label("value"))
 
 
+def _value_column(column: str):
+    def query() -> Select:
+        from trellis_scoring.models import CustomerValue
+
+        return select(CustomerValue.contact_id.label("contact_id"),
+                      getattr(CustomerValue, column).label("value")).where(
+            getattr(CustomerValue, column).is_not(None))
+    return query
+
+
 def features() -> list[FeatureSpec]:
     return [
         FeatureSpec("loyalty_months", "Months with a purchase (last 24)", loyalty_months,
@@ -52,6 +62,10 @@ def features() -> list[FeatureSpec]:
                     description="The weighted CRM value model, 0–100."),
         FeatureSpec("crm_tier", "CRM value tier", _score_column("tier"), kind="text",
                     description="high, medium or low (the scoring plugin's thresholds)."),
+        FeatureSpec("churn_probability", "Churn risk", _value_column("churn_probability"),
+                    description="Probability (0–1) of no purchase within the churn horizon."),
+        FeatureSpec("clv", "Customer lifetime value", _value_column("clv"),
+                    description="Estimated lifetime value, company currency (docs/scoring.md)."),
         FeatureSpec("rfm_segment", "RFM segment", rfm_segment, kind="text",
                     description="champions, loyal, at risk, hibernating... (docs/scoring.md)"),
     ]

@@ -1,5 +1,6 @@
 """Scores beyond the weighted models, recomputed with them by the full job:
-RFM quintiles and segments, product associations ("bought X also buys Y").
+RFM quintiles and segments, product associations ("bought X also buys Y"),
+churn risk and lifetime value (:mod:`trellis_scoring.churn`).
 
 Both read every plugin's purchase lines (``trellis.purchases.lines()``) and
 are computed in SQL, each with one ``INSERT … SELECT`` (window functions and
@@ -127,10 +128,14 @@ def recompute_extras(session: Any, contact_ids: list[int] | None = None) -> dict
         return {}
     from trellis.settings import get_settings
 
+    from trellis_scoring.churn import recompute_churn_and_clv
+
     settings = get_settings("scoring")
     return {"rfm": recompute_rfm(session),
             "associations": recompute_associations(session,
-                                                   settings["association_min_orders"])}
+                                                   settings["association_min_orders"]),
+            **recompute_churn_and_clv(session, settings["churn_horizon_days"],
+                                      settings["clv_discount_rate"])}
 
 
 def recommendations(contact_id: int, limit: int = 5) -> list[dict[str, Any]]:
@@ -154,8 +159,15 @@ def recommendations(contact_id: int, limit: int = 5) -> list[dict[str, Any]]:
 
 def contact_extras(contact_id: int) -> dict[str, Any]:
     """The extra scores of one contact, for the API and the panel."""
+    from trellis_scoring.models import CustomerValue
+
     rfm = db.session.get(CustomerRfm, contact_id)
+    value = db.session.get(CustomerValue, contact_id)
     return {
+        "churn": None if value is None or value.churn_probability is None else {
+            "probability": value.churn_probability},
+        "clv": None if value is None or value.clv is None else {
+            "value": value.clv, "annual_value": value.annual_value},
         "rfm": None if rfm is None else {
             "segment": rfm.segment, "r": rfm.r, "f": rfm.f, "m": rfm.m,
             "recency_days": round(rfm.recency_days, 2), "frequency": rfm.frequency,

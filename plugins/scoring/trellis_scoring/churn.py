@@ -109,7 +109,8 @@ def _history(session: Any, now: Any, t0: Any) -> dict[str, np.ndarray]:
         .group_by(lines.c.contact_id).order_by(lines.c.contact_id)).all()
     if not rows:
         return {}
-    arr = np.array([[np.nan if v is None else float(v) for v in r] for r in rows])
+    raw = np.array(rows, dtype=object)
+    arr = np.where(raw == None, np.nan, raw).astype(float)  # noqa: E711 - elementwise
     ids = arr[:, 0].astype(np.int64)
     acts = session.execute(
         select(Activity.contact_id,

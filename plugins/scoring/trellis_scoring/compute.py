@@ -57,8 +57,10 @@ def _read_feature(session: Any, name: str, ids: np.ndarray) -> np.ndarray:
     rows = session.execute(select(sub.c.contact_id, sub.c.value)).all()
     if not rows or not len(ids):
         return out
-    cid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    val = np.array([np.nan if r[1] is None else float(r[1]) for r in rows], dtype=float)
+    pairs = np.array(rows, dtype=object)
+    cid = pairs[:, 0].astype(np.int64)
+    raw = pairs[:, 1]
+    val = np.where(raw == None, np.nan, raw).astype(float)  # noqa: E711 - elementwise
     pos = np.searchsorted(ids, cid)
     pos_ok = pos < len(ids)
     ok = np.zeros(len(cid), dtype=bool)
@@ -148,16 +150,12 @@ def _apply(session: Any, stage: str, model_id: int, run_id: int, k: int) -> None
         f"LEFT JOIN scoring_customer_score c ON c.model_id = :m AND c.contact_id = s.contact_id "
         f"WHERE c.id IS NULL OR c.value <> s.value OR c.tier <> s.tier"), params)
     explanation = _json_pairs(dialect, k)
-    conn.execute(text(
-        f"UPDATE scoring_customer_score SET value = s.value, tier = s.tier, run_id = :r, "
-        f"computed_at = :now, explanation = {explanation} FROM {stage} s "
-        f"WHERE scoring_customer_score.model_id = :m "
-        f"AND scoring_customer_score.contact_id = s.contact_id"), params)
+    # every row of the model is replaced: cheaper than an UPDATE … FROM of them all
+    conn.execute(text("DELETE FROM scoring_customer_score WHERE model_id = :m"), params)
     conn.execute(text(
         f"INSERT INTO scoring_customer_score (model_id, contact_id, value, tier, run_id, "
         f"computed_at, explanation) SELECT :m, s.contact_id, s.value, s.tier, :r, :now, "
-        f"{explanation} FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM scoring_customer_score c "
-        f"WHERE c.model_id = :m AND c.contact_id = s.contact_id)"), params)
+        f"{explanation} FROM {stage} s"), params)
     conn.execute(text(f"DROP TABLE {stage}"))
 
 

@@ -77,10 +77,10 @@ def recompute_rfm(session: Any) -> int:
     """Replace every customer's RFM row (one ``DELETE`` and one ``INSERT … SELECT``)."""
     t = CustomerRfm.__table__
     session.execute(delete(t))
-    result = session.execute(insert(t).from_select(
+    session.execute(insert(t).from_select(
         ["contact_id", "recency_days", "frequency", "monetary", "r", "f", "m", "segment",
          "computed_at"], rfm_select(utcnow())))
-    return result.rowcount
+    return session.scalar(select(func.count()).select_from(t))
 
 
 def association_select(min_orders: int, now: Any) -> Any:
@@ -115,11 +115,11 @@ def association_select(min_orders: int, now: Any) -> Any:
 def recompute_associations(session: Any, min_orders: int) -> int:
     t = Association.__table__
     session.execute(delete(t))
-    result = session.execute(insert(t).from_select(
+    session.execute(insert(t).from_select(
         ["antecedent_id", "consequent_id", "antecedent_name", "consequent_name", "orders",
          "support", "confidence", "lift", "computed_at"],
         association_select(min_orders, utcnow())))
-    return result.rowcount
+    return session.scalar(select(func.count()).select_from(t))
 
 
 def recompute_extras(session: Any, contact_ids: list[int] | None = None) -> dict[str, Any]:

@@ -198,3 +198,32 @@ def test_an_order_rescores_its_customer_in_process(site):
     # B: interactions 2 (call + the new order's timeline entry) ranks 1 of 1, 2, 3 -> 50;
     # purchase 100; loyalty 2 months -> 16.67: 12.5 + 50 + 4.17 = 66.67
     assert scores(app)[ids["B"]] == (66.67, "high")
+
+
+def test_admin_defines_a_model_of_their_own(site):
+    app, client, headers, ids = site
+    made = client.post("/api/v1/scoring_model/", headers=headers,
+                       json={"key": "buyers", "name": "Buyers"})
+    assert made.status_code == 201, made.get_json()
+    model_id = made.get_json()["id"]
+    bad = client.post("/api/v1/scoring_model/", headers=headers,
+                      json={"key": "Bad Key!", "name": "x"})
+    assert bad.status_code == 400 and set(bad.get_json()["message"]) == {"key"}
+    for feature, weight, extra in (("purchase_count", 1, {"method": "percentile"}),
+                                   ("days_since_last_purchase", 1,
+                                    {"method": "minmax", "floor": 0, "cap": 200,
+                                     "direction": "lower"})):
+        term = client.post("/api/v1/scoring_term/", headers=headers,
+                           json={"model_id": model_id, "feature": feature, "weight": weight,
+                                 **extra})
+        assert term.status_code == 201, term.get_json()
+    with app.app_context():
+        result = execute("scoring.recompute", {"models": ["buyers"]})
+        assert set(result) >= {"buyers"} and "crm_value" not in result
+        got = {s.contact_id: float(s.value) for s in db.session.scalars(
+            select(CustomerScore).where(CustomerScore.model_id == model_id))}
+    # purchase_count A 2, B 1, D 1 -> ranks of 1, 1, 2: A 100, B 0, D 0; C none -> 0
+    # days since last purchase (lower is better, 0..200): A 100 -> 50, B 120 -> 40,
+    # D 110 -> 45; C none -> 0.  Half and half:
+    assert got[ids["A"]] == 75.0 and got[ids["C"]] == 0.0
+    assert abs(got[ids["B"]] - 20.0) < 0.02 and abs(got[ids["D"]] - 22.5) < 0.02

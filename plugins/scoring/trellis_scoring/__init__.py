@@ -78,9 +78,9 @@ def trellis_models() -> list[ModelSpec]:
 
     return [
         ModelSpec(m.ScoringModel, "scoring_model", "Scoring model", searchable=("name",),
-                  validate=web.model_validate),
+                  before_save=web.model_before_save, validate=web.model_validate),
         ModelSpec(m.ScoringTerm, "scoring_term", "Scoring model term",
-                  validate=web.term_validate),
+                  before_save=web.term_before_save, validate=web.term_validate),
         ModelSpec(m.CustomerScore, "customer_score", "Customer score", audited=False,
                   contact_field="contact_id", parent=("contact_id", Contact)),
         ModelSpec(m.ScoreHistory, "score_history", "Score history", audited=False,

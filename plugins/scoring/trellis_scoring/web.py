@@ -36,6 +36,16 @@ from trellis_scoring.models import (DIRECTIONS, LEAD_FIELDS, LEAD_RULE_KINDS, ME
 # ------------------------------------------------------------------ rules
 
 
+def term_before_save(session: Any, term: ScoringTerm, action: str) -> None:
+    """Defaults of the columns a client may leave out (the API's optional columns)."""
+    term.method = term.method or "percentile"
+    term.direction = term.direction or "higher"
+    term.position = term.position if term.position is not None else 0
+    term.missing_score = term.missing_score if term.missing_score is not None else 0.0
+    if term.cap_percentile is None and action == "created":
+        term.cap_percentile = 95.0
+
+
 def term_validate(term: ScoringTerm) -> dict[str, list[str]]:
     """Model rule of a term, on every save: a registered number feature (when
     the feature is set or changed), a
@@ -76,6 +86,11 @@ def term_validate(term: ScoringTerm) -> dict[str, list[str]]:
             if not others:
                 errors["weight"] = ["The model's weights must not all be 0."]
     return errors
+
+
+def model_before_save(session: Any, model: ScoringModel, action: str) -> None:
+    if model.active is None:
+        model.active = True
 
 
 def model_validate(model: ScoringModel) -> dict[str, list[str]]:

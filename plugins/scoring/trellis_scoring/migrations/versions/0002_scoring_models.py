@@ -5,6 +5,8 @@ Revises: 0001_scoring
 Create Date: 2026-12-02
 """
 
+from datetime import datetime, timezone
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -24,7 +26,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("description", sa.Text()),
         sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
-        sa.Column("created_on", TS),
+        sa.Column("created_on", TS, nullable=False),
     )
     term = op.create_table(
         "scoring_term",
@@ -96,6 +98,7 @@ def upgrade() -> None:
     # the built-in CRM value model (docs/scoring.md): α·interaction frequency +
     # β·purchase amount + γ·satisfaction + δ·loyalty
     op.bulk_insert(model, [{"id": 1, "key": "crm_value", "name": "CRM value", "active": True,
+                            "created_on": datetime(2026, 12, 2, tzinfo=timezone.utc),
                             "description": "Interaction frequency, purchase amount, "
                                            "satisfaction and loyalty, weighted."}])
     common = {"model_id": 1, "floor": None, "cap": None, "cap_percentile": 95.0,

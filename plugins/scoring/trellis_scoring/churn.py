@@ -109,8 +109,11 @@ def _history(session: Any, now: Any, t0: Any) -> dict[str, np.ndarray]:
         .group_by(lines.c.contact_id).order_by(lines.c.contact_id)).all()
     if not rows:
         return {}
-    raw = np.array(rows, dtype=object)
-    arr = np.where(raw == None, np.nan, raw).astype(float)  # noqa: E711 - elementwise
+    # column-wise: numpy on a list of Row objects (np.array(rows)) is ~30x slower
+    arr = np.column_stack([
+        np.fromiter((np.nan if v is None else float(v) for v in column), dtype=float,
+                    count=len(rows))
+        for column in zip(*rows)])
     ids = arr[:, 0].astype(np.int64)
     acts = session.execute(
         select(Activity.contact_id,

@@ -57,10 +57,11 @@ def _read_feature(session: Any, name: str, ids: np.ndarray) -> np.ndarray:
     rows = session.execute(select(sub.c.contact_id, sub.c.value)).all()
     if not rows or not len(ids):
         return out
-    pairs = np.array(rows, dtype=object)
-    cid = pairs[:, 0].astype(np.int64)
-    raw = pairs[:, 1]
-    val = np.where(raw == None, np.nan, raw).astype(float)  # noqa: E711 - elementwise
+    # column-wise: numpy on a list of Row objects (np.array(rows)) is ~30x slower
+    id_col, value_col = zip(*rows)
+    cid = np.fromiter(id_col, dtype=np.int64, count=len(rows))
+    val = np.fromiter((np.nan if v is None else float(v) for v in value_col), dtype=float,
+                      count=len(rows))
     pos = np.searchsorted(ids, cid)
     pos_ok = pos < len(ids)
     ok = np.zeros(len(cid), dtype=bool)

@@ -8,7 +8,8 @@ save: stage history, probabilities, won/lost, order on won, timeline, events),
 ``duplicates.py``, ``reports.py``, ``quota.py``, ``widgets.py``, ``board.py``
 (the kanban board), ``web.py`` (views and REST APIs), ``customer_data.py``
 (purchase lines, features, merge fields and actions for other plugins),
-``panels.py`` (the panel on contact and account pages), ``privacy.py``
+``panels.py`` (the panel on contact and account pages), ``qualify.py``
+(qualifies a lead on the scoring plugin's ``scoring.lead_qualified``), ``privacy.py``
 (personal-data export and erasure), ``demo.py``.
 See plugins/sales/README.md and docs/sales.md.
 """
@@ -192,6 +193,15 @@ def trellis_schedules() -> list:
     return [ScheduleSpec("sales.check_lead_sla", interval=300),
             ScheduleSpec("sales.remind_tasks", interval=300),
             ScheduleSpec("sales.stale_deals", interval=3600)]
+
+
+@hookimpl
+def trellis_event_handlers() -> list:
+    from trellis.specs import EventHandler
+    from trellis_sales.qualify import qualify_lead
+
+    # the scoring plugin's lead score crossed its threshold
+    return [EventHandler("scoring.lead_qualified", qualify_lead, background=True)]
 
 
 @hookimpl

@@ -101,5 +101,5 @@ def test_the_browser_refuses_injected_script_and_every_page_still_works(
         expect(page.locator(".tr-chart[data-drawn='1']")).not_to_have_count(0)
         page.goto(f"{base}/reports/builder")
         page.goto(f"{base}/swagger/v1")
-        expect(page.locator("#swagger-ui .info")).to_be_visible()
+        expect(page.locator("#swagger-ui .info")).to_be_visible(timeout=30_000)  # a big spec
         watch.assert_clean()

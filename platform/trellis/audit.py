@@ -90,6 +90,13 @@ def _after_flush(session: Any, flush_context: Any) -> None:
         for obj in objects:
             entry = ext.registry.for_class(type(obj))
             if entry is None or not entry.spec.audited:
+                security = _security_change(obj, action)
+                if security is not None:
+                    rows.append({"occurred_at": None,
+                                 "user_id": actor.user_id if actor else None,
+                                 "username": actor.username if actor else None,
+                                 "source": actor.source if actor else "system",
+                                 "action": action, **security})
                 continue
             if action == "created":
                 changes = {k: {"old": None, "new": v} for k, v in _columns(obj).items()
@@ -121,6 +128,60 @@ def _after_flush(session: Any, flush_context: Any) -> None:
         for row in rows:
             row["occurred_at"] = now
         session.connection().execute(insert(AuditEntry.__table__), rows)
+
+
+def _names(items: Any) -> list[str]:
+    return sorted(str(item) for item in items)
+
+
+def _security_change(obj: Any, action: str) -> dict[str, Any] | None:
+    """The audit entry of a change to a user or a role (FAB's security models, not in
+    the registry): who got or lost which role or permission, activation, e-mail,
+    name — and that a password changed, never the hash."""
+    sm = getattr(current_app, "appbuilder", None) and current_app.appbuilder.sm
+    if sm is None or not isinstance(obj, (sm.user_model, sm.role_model)):
+        return None
+    state = inspect(obj)
+    model = "user" if isinstance(obj, sm.user_model) else "role"
+    watched = (("username", "email", "first_name", "last_name", "active", "roles", "password")
+               if model == "user" else ("name", "permissions"))
+    changes: dict[str, Any] = {}
+    for key in watched:
+        if key not in state.attrs:
+            continue
+        hist = state.attrs[key].history
+        if action == "created":
+            value = getattr(obj, key)
+            if key == "password" or value in (None, [], ""):
+                continue
+            changes[key] = {"added": _names(value)} if key in ("roles", "permissions") \
+                else {"old": None, "new": jsonable(value)}
+        elif action == "updated" and hist.has_changes():
+            if key == "password":
+                changes[key] = "changed"
+            elif key in ("roles", "permissions"):
+                changes[key] = {"added": _names(hist.added), "removed": _names(hist.deleted)}
+            else:
+                changes[key] = {"old": jsonable(hist.deleted[0] if hist.deleted else None),
+                                "new": jsonable(hist.added[0] if hist.added else None)}
+    if action == "updated" and not changes:
+        return None
+    if action == "deleted":
+        changes = {"name": getattr(obj, "username", None) or getattr(obj, "name", None)}
+    return {"model": model, "record_id": str(_record_id(obj)), "changes": changes}
+
+
+@sa_event.listens_for(TrellisSession, "before_flush")
+def _append_only(session: Any, flush_context: Any, instances: Any) -> None:
+    """Audit entries are only ever added through the application: the ORM refuses
+    to change or delete one (erasure redacts them with :func:`redact`)."""
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditEntry):
+            raise AuditImmutable("the audit log is append-only")
+
+
+class AuditImmutable(Exception):
+    """Raised on an attempt to change or delete an audit entry through the ORM."""
 
 
 def log(session: Any, action: str, model: str, record_id: Any,

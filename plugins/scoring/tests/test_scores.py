@@ -32,7 +32,7 @@ def test_full_recompute_matches_hand_computed_values(site):
     with app.app_context():
         result = execute("scoring.recompute", {})
     assert result["crm_value"]["customers"] == 4
-    # satisfaction_avg is offered by no plugin here: its 0.2 is left out and
+    # satisfaction is offered by no plugin here: its 0.2 is left out and
     # 0.2, 0.4, 0.2 become 0.25, 0.5, 0.25.
     # interactions (percentile): A 3 -> 100, B 1 -> 0, D 2 -> 50, C none -> 0
     # purchase (min-max, floor 0, cap = p95 of 100, 300, 500 = 480):
@@ -51,8 +51,8 @@ def test_full_recompute_matches_hand_computed_values(site):
     assert (rows["purchase_total"]["value"], rows["purchase_total"]["score"],
             rows["purchase_total"]["weight"], rows["purchase_total"]["contribution"]) == (
         500, 100.0, 0.5, 50.0)
-    assert rows["satisfaction_avg"]["available"] is False
-    assert rows["satisfaction_avg"]["weight"] == 0
+    assert rows["satisfaction"]["available"] is False
+    assert rows["satisfaction"]["weight"] == 0
     assert rows["loyalty_months"]["value"] == 1 and rows["loyalty_months"]["score"] == 8.33
     assert crm["history"] == [{"computed_at": crm["history"][0]["computed_at"],
                                "value": 64.58, "tier": "high"}]
@@ -227,3 +227,19 @@ def test_admin_defines_a_model_of_their_own(site):
     # D 110 -> 45; C none -> 0.  Half and half:
     assert got[ids["A"]] == 75.0 and got[ids["C"]] == 0.0
     assert abs(got[ids["B"]] - 20.0) < 0.02 and abs(got[ids["D"]] - 22.5) < 0.02
+
+
+def test_with_the_service_plugin_satisfaction_counts(trellis_app_factory, api_login):
+    """The service plugin offers the feature ``satisfaction`` (mean survey rating):
+    the CRM value model's satisfaction term is then available and weighted."""
+    app = trellis_app_factory(plugins=["sales", "service", "scoring"])
+    ids = four_customers(app)
+    client = app.test_client()
+    with app.app_context():
+        execute("scoring.recompute", {})
+    body = client.get(f"/api/v1/scoring/contact/{ids['A']}",
+                      headers=api_login(client)).get_json()
+    rows = {r["feature"]: r for r in body["result"][0]["explanation"]}
+    assert rows["satisfaction"]["available"] is True
+    assert rows["satisfaction"]["weight"] == 0.2  # the model's own weights, none left out
+    assert rows["satisfaction"]["score"] == 50.0  # unrated: the term's missing score

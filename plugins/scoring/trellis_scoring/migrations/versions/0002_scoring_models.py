@@ -108,7 +108,7 @@ def upgrade() -> None:
          "label": "Interaction frequency", "weight": 0.2, "method": "percentile"},
         {**common, "position": 2, "feature": "purchase_total", "label": "Purchase amount",
          "weight": 0.4, "method": "minmax", "floor": 0.0},
-        {**common, "position": 3, "feature": "satisfaction_avg", "label": "Satisfaction",
+        {**common, "position": 3, "feature": "satisfaction", "label": "Satisfaction",
          "weight": 0.2, "method": "minmax", "floor": 1.0, "cap": 5.0, "missing_score": 50.0},
         {**common, "position": 4, "feature": "loyalty_months", "label": "Loyalty",
          "weight": 0.2, "method": "minmax", "floor": 0.0, "cap": 12.0},

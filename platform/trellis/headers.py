@@ -15,7 +15,8 @@
   https and sends ``Strict-Transport-Security``.
 
 A plugin view that must differ (say, a form meant to be embedded in the
-customer's own site) is decorated with :func:`relaxed`.
+customer's own site) is decorated with :func:`relaxed`; a response that sets its
+own ``Content-Security-Policy`` (a download with ``sandbox``) keeps it.
 """
 
 from __future__ import annotations
@@ -46,10 +47,21 @@ PERMISSIONS_POLICY = {"camera": "()", "microphone": "()", "geolocation": "()",
                       "payment": "()", "usb": "()", "browsing-topics": "()"}
 
 
+class TrellisTalisman(Talisman):
+    """Talisman, except that a response which set its own (stricter) policy keeps it —
+    e.g. a download served with ``Content-Security-Policy: sandbox``."""
+
+    def _set_content_security_policy_headers(self, headers: Any, options: Any) -> None:
+        own = headers.get("Content-Security-Policy")
+        super()._set_content_security_policy_headers(headers, options)
+        if own:
+            headers["Content-Security-Policy"] = own
+
+
 def security_headers(app: Flask) -> Talisman:
     """Install the headers on ``app`` (called by the app factory)."""
     force_https = bool(app.config.get("TRELLIS_FORCE_HTTPS"))
-    return Talisman(
+    return TrellisTalisman(
         app,
         content_security_policy=CSP,
         content_security_policy_nonce_in=["script-src"],

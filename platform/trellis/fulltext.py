@@ -79,6 +79,12 @@ def _language(language: str) -> str:
     return language
 
 
+def is_artifact(name: str) -> bool:
+    """Whether a table or index named ``name`` is one this module creates (the FTS5
+    table and its shadow tables, the GIN index), not one a model declares."""
+    return "_fts" in name or name.endswith("_fulltext")
+
+
 def create(bind: Any, table_name: str, columns: Sequence[str], *, key: str = "id",
            language: str = "english") -> None:
     """Create the full-text index of ``columns`` of ``table_name`` (idempotent),

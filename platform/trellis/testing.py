@@ -268,3 +268,36 @@ def smtp_server() -> Iterator[tuple[Any, SMTPCollector]]:
     controller.start()
     yield controller, collector
     controller.stop()
+
+
+def schema_drift(app: Flask, ignore: Callable[[str], bool] = lambda name: False) -> list[Any]:
+    """Differences between ``app``'s migrated database and the tables of its loaded
+    models (alembic's ``compare_metadata``): ``[]`` when the migrations create
+    exactly what the models declare.  Only this app's tables are compared (the
+    core's, ``<plugin>_*`` of its loaded plugins, its registered models): other
+    plugins and tests' throwaway plugins share the same metadata.  ``ignore(name)``
+    leaves out more tables and indexes a migration adds on purpose; those of
+    :mod:`trellis.fulltext` are always left out."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from trellis import fulltext
+    from trellis.db import Model, db
+
+    ext = app.extensions["trellis"]
+    with app.app_context(), db.engine.connect() as conn:
+        loaded = {entry.model.__table__.name for entry in ext.registry}
+        prefixes = tuple(f"{p.name}_" for p in ext.plugins.loaded() if p.name != "core")
+
+        def ours(name: str | None, type_: str) -> bool:
+            if name is not None and (ignore(name) or fulltext.is_artifact(name)):
+                return False
+            return type_ != "table" or bool(name) and (
+                name.startswith(("ab_", "trellis_", *prefixes)) or name in loaded)
+
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "include_name": lambda name, type_, parent: ours(name, type_),
+            "include_object": lambda obj, name, type_, reflected, other: ours(name, type_),
+        })
+        return compare_metadata(context, Model.metadata)

@@ -5,30 +5,14 @@ downgrade cleanly."""
 from __future__ import annotations
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from trellis.db import Model, db
-
-
-def _fulltext(name: str | None) -> bool:
-    return bool(name) and ("_fts" in name or name.endswith("_fulltext"))
+from trellis.db import db
+from trellis.testing import schema_drift
 
 
 def drift(app) -> list:
-    with app.app_context(), db.engine.connect() as conn:
-        def ours(name, type_):
-            if type_ == "table":
-                return name.startswith(("ab_", "trellis_", "service_")) and not _fulltext(name)
-            return not _fulltext(name)
-
-        context = MigrationContext.configure(conn, opts={
-            "compare_type": True,
-            "include_name": lambda name, type_, parent: ours(name, type_),
-            "include_object": lambda obj, name, type_, reflected, other: ours(name, type_),
-        })
-        return compare_metadata(context, Model.metadata)
+    return schema_drift(app)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

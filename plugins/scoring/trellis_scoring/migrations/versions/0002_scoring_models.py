@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("finished_at", TS),
         sa.Column("customers", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("seconds", sa.Float()),
-        sa.Column("terms", sa.JSON()),
+        sa.Column("terms", sa.JSON(), nullable=False),
     )
     op.create_index("ix_scoring_run_model_started", "scoring_run", ["model_id", "started_at"])
     op.create_table(

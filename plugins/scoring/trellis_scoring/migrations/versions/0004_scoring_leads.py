@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("occurred_at", TS, nullable=False),
     )
-    op.create_index("ix_scoring_lead_signal_lead", "scoring_lead_signal", ["lead_id"])
+    op.create_index("ix_scoring_lead_signal_lead_id", "scoring_lead_signal", ["lead_id"])
     op.create_table(
         "scoring_lead_score",
         sa.Column("lead_id", sa.Integer(), sa.ForeignKey("sales_lead.id", ondelete="CASCADE"),
@@ -79,6 +79,6 @@ def downgrade() -> None:
     op.drop_table("scoring_customer_value")
     op.drop_table("scoring_churn_model")
     op.drop_table("scoring_lead_score")
-    op.drop_index("ix_scoring_lead_signal_lead", "scoring_lead_signal")
+    op.drop_index("ix_scoring_lead_signal_lead_id", "scoring_lead_signal")
     op.drop_table("scoring_lead_signal")
     op.drop_table("scoring_lead_rule")

@@ -280,6 +280,7 @@ def schema_drift(app: Flask, ignore: Callable[[str], bool] = lambda name: False)
     :mod:`trellis.fulltext` are always left out."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+    from sqlalchemy import MetaData
 
     from trellis import fulltext
     from trellis.db import Model, db
@@ -295,9 +296,15 @@ def schema_drift(app: Flask, ignore: Callable[[str], bool] = lambda name: False)
             return type_ != "table" or bool(name) and (
                 name.startswith(("ab_", "trellis_", *prefixes)) or name in loaded)
 
+        # a copy of just these tables: other plugins' models may point at tables
+        # of plugins this process never imported
+        mine = MetaData()
+        for table in Model.metadata.tables.values():
+            if ours(table.name, "table"):
+                table.to_metadata(mine)
         context = MigrationContext.configure(conn, opts={
             "compare_type": True,
             "include_name": lambda name, type_, parent: ours(name, type_),
             "include_object": lambda obj, name, type_, reflected, other: ours(name, type_),
         })
-        return compare_metadata(context, Model.metadata)
+        return compare_metadata(context, mine)

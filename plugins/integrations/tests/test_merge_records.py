@@ -20,7 +20,7 @@ from trellis.specs import Manifest
 PASSWORD = "pw-123456"
 
 
-class Ticket(Model):
+class MergeTestTicket(Model):
     """A throwaway plugin's tickets: plain references to contacts."""
 
     __tablename__ = "mergetest_ticket"
@@ -31,7 +31,7 @@ class Ticket(Model):
         ForeignKey("trellis_contact.id", ondelete="CASCADE"))
 
 
-class Score(Model):
+class MergeTestScore(Model):
     """... and a unique one-row-per-contact table, which a re-point alone would break."""
 
     __tablename__ = "mergetest_score"
@@ -57,7 +57,7 @@ class MergeTestPlugin:
         self.calls.append((model, winner_id, loser_ids))
         if model != "contact":
             return
-        table = Score.__table__
+        table = MergeTestScore.__table__
         best = session.scalar(select(func.max(table.c.points)).where(
             table.c.contact_id.in_([winner_id, *loser_ids])))
         if best is None:
@@ -78,7 +78,7 @@ def merge_site(request, trellis_app_factory, api_login, event_capture):
                               extra_plugins=[("mergetest", plugin),
                                              ("capture", event_capture)])
     with app.app_context():
-        Model.metadata.create_all(db.engine, tables=[Ticket.__table__, Score.__table__])
+        Model.metadata.create_all(db.engine, tables=[MergeTestTicket.__table__, MergeTestScore.__table__])
     client = app.test_client()
     return app, client, api_login(client), plugin, event_capture
 
@@ -103,9 +103,9 @@ def _people(app):
                  converted_contact_id=loser.id, status="converted"),
             Activity(type="call", subject="Intro call", contact_id=loser.id),
             Note(body="Prefers e-mail", contact_id=loser.id),
-            Ticket(subject="Cannot log in", contact_id=loser.id),
-            Ticket(subject="Invoice", contact_id=loser.id),
-            Score(contact_id=winner.id, points=10), Score(contact_id=loser.id, points=30),
+            MergeTestTicket(subject="Cannot log in", contact_id=loser.id),
+            MergeTestTicket(subject="Invoice", contact_id=loser.id),
+            MergeTestScore(contact_id=winner.id, points=10), MergeTestScore(contact_id=loser.id, points=30),
         ])
         db.session.commit()
         # the winner agreed to marketing e-mail; later the other record unsubscribed
@@ -184,14 +184,14 @@ def test_merge_leaves_nothing_pointing_at_the_loser_and_undo_restores(merge_site
         assert sorted(t.name for t in survivor.tags) == ["new", "vip"]
         assert db.session.scalar(select(Deal.contact_id)) == winner
         assert db.session.scalar(select(Task.contact_id)) == winner
-        assert db.session.scalars(select(Score.points)).all() == [30]
+        assert db.session.scalars(select(MergeTestScore.points)).all() == [30]
         from trellis.models import ConsentState
 
         # the later withdrawal stands: the merged contact is unsubscribed
         assert db.session.execute(select(ConsentState.contact_id, ConsentState.granted)).all() \
             == [(winner, False)]
-        assert db.session.scalar(select(func.count()).select_from(Ticket)
-                                 .where(Ticket.contact_id == winner)) == 2
+        assert db.session.scalar(select(func.count()).select_from(MergeTestTicket)
+                                 .where(MergeTestTicket.contact_id == winner)) == 2
         audit = [(a.action, a.record_id) for a in db.session.scalars(
             select(AuditEntry).where(AuditEntry.action.in_(("merged", "deleted")))
             .order_by(AuditEntry.id))]
@@ -211,7 +211,7 @@ def test_merge_leaves_nothing_pointing_at_the_loser_and_undo_restores(merge_site
         survivor = db.session.get(Contact, winner)
         assert (survivor.phone, survivor.title) == (None, None)
         assert [t.name for t in survivor.tags] == ["vip"]
-        assert sorted(db.session.execute(select(Score.contact_id, Score.points)).all()) == \
+        assert sorted(db.session.execute(select(MergeTestScore.contact_id, MergeTestScore.points)).all()) == \
             sorted([(winner, 10), (loser, 30)])
         assert sorted(db.session.execute(select(ConsentState.contact_id,
                                                 ConsentState.granted)).all()) == \

@@ -143,8 +143,10 @@ class Ticket(Model):
     category: Mapped[Optional[Category]] = relationship(Category)
     assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])
     team: Mapped[Optional[Team]] = relationship(Team)
+    # module-qualified: every plugin's models share one registry of class names
     messages: Mapped[list["TicketMessage"]] = relationship(
-        back_populates="ticket", order_by="TicketMessage.id", cascade="all, delete-orphan")
+        "trellis_service.models.TicketMessage", back_populates="ticket",
+        order_by="trellis_service.models.TicketMessage.id", cascade="all, delete-orphan")
 
     @property
     def sla_state(self) -> str | None:
@@ -201,7 +203,7 @@ class TicketMessage(Model):
     sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    ticket: Mapped[Ticket] = relationship(Ticket, back_populates="messages")
     author: Mapped[Optional[User]] = relationship(User, foreign_keys=[author_id])
 
     @property

@@ -59,8 +59,6 @@ def contact_panel(record: Any) -> str | None:
         .join(Journey, Journey.id == JourneyEnrolment.journey_id)
         .where(JourneyEnrolment.contact_id == record.id)
         .order_by(JourneyEnrolment.id.desc()).limit(10)).all()
-    if not messages and not entries:
-        return None
     return render_template("marketing/contact_panel.html", messages=messages, entries=entries)
 
 

@@ -21,19 +21,12 @@ from sqlalchemy import func, select
 
 from trellis.db import db
 from trellis.models import AuditEntry, Contact
-from trellis.testing import free_port
+from trellis.testing import _unavailable, free_port
 
 from tests import fault_plugin
 from tests.test_production_path import wait_for, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _need(what: str, found: bool) -> None:
-    if not found:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{what} is missing (CI=true: this test needs it)")
-        pytest.skip(f"{what} is missing")
 
 
 @pytest.mark.postgres
@@ -136,7 +129,9 @@ class PrivatePostgres:
 def private_postgres():
     found = Path("/usr/lib/postgresql").exists() and (
         os.geteuid() != 0 or shutil.which("runuser") is not None)
-    _need("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin)", found)
+    if not found:
+        _unavailable("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin)",
+                     FileNotFoundError("/usr/lib/postgresql"))
     # a folder the postgres user can reach (pytest's are private to us)
     folder = Path(tempfile.mkdtemp(prefix="trellis-pg-"))
     folder.chmod(0o755)

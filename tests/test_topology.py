@@ -7,7 +7,6 @@ worker without a restart."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from trellis.db import db
 from trellis.models import Activity
-from trellis.testing import free_port
+from trellis.testing import _unavailable, free_port
 
 from tests.test_production_path import TRELLIS, wait_for, worker_env
 
@@ -44,9 +43,7 @@ def http(method: str, url: str, body: dict | None = None,
 def test_gunicorn_workers_rq_workers_and_schedulers_work_together(
         trellis_app_factory, postgres_url, redis_url, tmp_path):
     if not GUNICORN.exists():
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{GUNICORN} is missing (CI=true: this test needs it)")
-        pytest.skip("gunicorn is not installed (pip install '.[test]')")
+        _unavailable("gunicorn (pip install '.[test]')", FileNotFoundError(GUNICORN))
     from rq.registry import FinishedJobRegistry
 
     app = trellis_app_factory(plugins=["callnotes"], database_url=postgres_url,

@@ -14,14 +14,14 @@
   ``TRELLIS_SECURE_COOKIES=1``.  ``TRELLIS_FORCE_HTTPS=1`` redirects http to
   https and sends ``Strict-Transport-Security``.
 
-A plugin view that must differ (say, a form meant to be embedded in the
-customer's own site) is decorated with :func:`relaxed`; a response that sets its
-own ``Content-Security-Policy`` (a download with ``sandbox``) keeps it.
+A response that sets its own ``Content-Security-Policy`` keeps it: a download
+served with ``sandbox``, or a page meant to be framed by the customer's site
+with its own ``frame-ancestors``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask
 from flask_talisman import Talisman
@@ -74,16 +74,3 @@ def security_headers(app: Flask) -> Talisman:
         session_cookie_http_only=True,
         session_cookie_samesite=app.config.get("SESSION_COOKIE_SAMESITE", "Lax"),
     )
-
-
-def relaxed(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Per-view overrides of Talisman's options (``frame_options``,
-    ``content_security_policy``, ``force_https``…), e.g. for an embeddable form:
-    ``@relaxed(frame_options=None, content_security_policy={**CSP,
-    "frame-ancestors": "*"})``."""
-
-    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        view.talisman_view_options = options  # type: ignore[attr-defined]
-        return view
-
-    return decorate

@@ -15,22 +15,18 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import or_, select
 
 from trellis.db import db
 from trellis.models import SavedView
+from trellis.notification_views import current_user_id as _user_id
 
 RESOURCE = "core.SavedView"
 #: The list arguments a saved view keeps (filters, order, page size).
 LIST_ARGUMENT = re.compile(r"^(_flt_\d+_[A-Za-z0-9_.]+|_oc_\w+|_od_\w+|psize_\w+)$")
-
-
-def _user_id() -> int | None:
-    user = getattr(g, "user", None)
-    return user.id if getattr(user, "is_authenticated", False) else None
 
 
 def list_query(query_string: str) -> str:

@@ -52,7 +52,10 @@ GROUPS = ("and", "or", "not")
 TEXT_OPS = ("eq", "ne", "contains", "not_contains", "starts_with", "ends_with", "in",
             "is_empty", "is_not_empty")
 NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "is_empty", "is_not_empty")
-DATE_OPS = ("before", "after", "within_days", "older_than_days", "is_empty", "is_not_empty")
+DATE_OPS = ("before", "after", "within_days", "older_than_days", "within_next_days", "is_empty",
+            "is_not_empty")
+#: Date operators whose value is a number of days from now.
+DAY_OPS = ("within_days", "older_than_days", "within_next_days")
 COMPARE = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__",
            "lte": "__le__"}
 
@@ -200,7 +203,7 @@ def _check_compare(kind: str, node: dict[str, Any], op_key: str = "op",
         if _number(value) is None:
             errors[value_key] = ["Must be a number."]
     elif kind == "date":
-        if op in ("within_days", "older_than_days"):
+        if op in DAY_OPS:
             if _days(value) is None:
                 errors[value_key] = ["Must be a whole number of days from 0 to 36500."]
         elif _parse_when(value) is None:
@@ -247,6 +250,8 @@ def _compare(column: Any, kind: str, op: str, value: Any) -> Any:
             return and_(present, column >= _now() - timedelta(days=int(value)))
         if op == "older_than_days":
             return and_(present, column < _now() - timedelta(days=int(value)))
+        if op == "within_next_days":  # due soon: renewals, contract ends, birthdays this year
+            return and_(present, column >= _now(), column <= _now() + timedelta(days=int(value)))
         when = _parse_when(value)
         if op == "before":
             return and_(present, column < when)

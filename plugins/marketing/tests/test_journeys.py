@@ -205,3 +205,89 @@ def test_webhook_step_posts_the_contacts_through_the_guard(trellis_app_factory, 
             (contact["id"], "wes@example.com")]
     finally:
         server.shutdown()
+
+
+def _segment_change_case(app, api_login):
+    """Journeys on entering and on leaving a dynamic segment, and the
+    ``segment.left`` event, through four ticks with hand-computed enrolments."""
+    t0 = utcnow().replace(microsecond=0)
+    with app.app_context():
+        vip = Tag(name="VIP")
+        ann = Contact(first_name="Ann", last_name="A", email="ann@example.com", tags=[vip])
+        bob = Contact(first_name="Bob", last_name="B", email="bob@example.com")
+        db.session.add_all([ann, bob])
+        db.session.commit()
+        ids = {"ann": ann.id, "bob": bob.id}
+    client = app.test_client()
+    headers = api_login(client)
+    segment = client.post("/api/v1/segment/", headers=headers, json={
+        "name": "VIPs", "rules": {"type": "tag", "tag": "VIP"}, "emit_events": True})
+    assert segment.status_code == 201, segment.get_json()
+    sid = segment.get_json()["id"]
+
+    def journey(name, **trigger):
+        tag = {"type": "action", "action": "core.add_tag", "params": {"tag": name}}
+        answer = client.post("/api/v1/journey/", headers=headers,
+                             json={"name": name, "steps": [tag], **trigger})
+        assert answer.status_code == 201, answer.get_json()
+        return answer.get_json()["id"]
+
+    bad = client.post("/api/v1/journey/", headers=headers, json={
+        "name": "Bad", "trigger_kind": "segment", "trigger_segment_id": sid,
+        "trigger_segment_change": "stayed", "steps": [{"type": "wait", "hours": 1}]})
+    assert bad.status_code == 400
+    assert "trigger_segment_change" in bad.get_json()["message"]
+    welcome = journey("welcome", trigger_kind="segment", trigger_segment_id=sid,
+                      allow_reentry=True)
+    lost = journey("lost", trigger_kind="segment", trigger_segment_id=sid,
+                   trigger_segment_change="left")
+    by_event = journey("left-event", trigger_kind="event", trigger_event="segment.left")
+
+    def tick(minutes):
+        with app.app_context():
+            execute("marketing.journeys", {"now": (t0 + timedelta(minutes=minutes)).isoformat()})
+
+    def entries():
+        with app.app_context():
+            db.session.remove()
+            names = {v: k for k, v in ids.items()}
+            rows = db.session.execute(select(JourneyEnrolment.journey_id,
+                                             JourneyEnrolment.contact_id,
+                                             JourneyEnrolment.entry_no)).all()
+            return sorted((j, names[c], n) for j, c, n in rows)
+
+    def retag(who, present):
+        with app.app_context():
+            contact = db.session.get(Contact, ids[who])
+            tag = db.session.scalar(select(Tag).where(Tag.name == "VIP"))
+            if present:
+                contact.tags.append(tag)
+            else:
+                contact.tags.remove(tag)
+            db.session.commit()
+
+    tick(1)  # ann is a member already: welcomed; nobody left (the first pass only looks)
+    assert entries() == [(welcome, "ann", 1)]
+    retag("ann", False)
+    retag("bob", True)
+    tick(2)  # bob entered; ann left: the "left" journey and the segment.left event
+    assert entries() == sorted([(welcome, "ann", 1), (welcome, "bob", 1), (lost, "ann", 1),
+                                (by_event, "ann", 1)])
+    retag("ann", True)
+    tick(3)  # ann entered again (re-entry allowed); bob stayed: not enrolled again
+    tick(4)
+    assert entries() == sorted([(welcome, "ann", 1), (welcome, "bob", 1), (lost, "ann", 1),
+                                (by_event, "ann", 1), (welcome, "ann", 2)])
+    with app.app_context():
+        ann = db.session.get(Contact, ids["ann"])
+        assert {t.name for t in ann.tags} == {"VIP", "welcome", "lost", "left-event"}
+
+
+def test_segment_entered_and_left_on_sqlite(trellis_app_factory, api_login):
+    _segment_change_case(trellis_app_factory(plugins=["marketing"]), api_login)
+
+
+@pytest.mark.postgres
+def test_segment_entered_and_left_on_postgres(trellis_app_factory, postgres_url, api_login):
+    _segment_change_case(trellis_app_factory(plugins=["marketing"], database_url=postgres_url),
+                         api_login)

@@ -140,6 +140,27 @@ def test_segment_sql_matches_hand_computed_results_on_postgres(trellis_app_facto
     _check_cases(app)
 
 
+def test_within_next_days_looks_ahead_of_the_evaluation_time(trellis_app_factory):
+    """``within_next_days`` (a renewal due soon) from an earlier point in time:
+    12 days ago, ann's last order (10 days ago) was due within the next 3 days;
+    dan's (1 day ago) and bob's (100 days ago) were not."""
+    from datetime import timedelta
+
+    from trellis.db import utcnow
+
+    app = trellis_app_factory(plugins=["sales", "marketing"])
+    ids = seed_people(app)
+    names = {v: k for k, v in ids.items() if k.islower()}
+    tree = {"type": "purchase", "measure": "last_at", "op": "within_next_days", "value": 3}
+    with app.app_context():
+        assert conditions.validate({**tree, "value": "soon"}) == {
+            "value": ["Must be a whole number of days from 0 to 36500."]}
+        with conditions.as_of(utcnow() - timedelta(days=12)):
+            stmt = conditions.compile(tree)
+        assert {names[i] for i in db.session.scalars(stmt)} == {"ann"}
+        assert list(db.session.scalars(conditions.compile(tree))) == []  # nothing due now
+
+
 def test_condition_types_of_a_disabled_plugin_are_not_offered(trellis_app_factory,
                                                               short_names):
     app = trellis_app_factory(plugins=["marketing"], extra_plugins=[("shortnames", short_names)],

@@ -16,8 +16,11 @@ Triggers (``trigger_kind``):
 * ``event``: a Trellis event named ``trigger_event`` whose data has a
   ``contact_id``, or a contact's own record event (``contact.created``,
   ``deal.won``, ``order.created``…);
-* ``segment``: contacts in ``trigger_segment_id`` not enrolled yet (dates such as
-  birthdays or renewals are segment conditions; "segment entered").
+* ``segment``: contacts entering ``trigger_segment_id`` (its members never
+  enrolled, and with re-entry those who entered it again since the last tick)
+  or, with ``trigger_segment_change = "left"``, those who left it since the last
+  tick (:func:`trellis_marketing.segments.track`).  Dates such as renewals are
+  segment conditions.
 
 A contact is enrolled once (``UNIQUE (journey_id, contact_id, entry_no)``); with
 ``allow_reentry`` again after the previous entry finished.
@@ -53,8 +56,8 @@ from trellis.db import db, utcnow
 from trellis.jobs import enqueue
 from trellis.models import Activity, Contact
 from trellis_marketing import segments
-from trellis_marketing.models import (TRIGGER_KINDS, EmailTemplate, Journey, JourneyEnrolment,
-                                      Message, Segment)
+from trellis_marketing.models import (SEGMENT_CHANGES, TRIGGER_KINDS, EmailTemplate, Journey,
+                                      JourneyEnrolment, Message, Segment)
 
 E = JourneyEnrolment
 STEP_TYPES = ("wait", "wait_until", "condition", "send_email", "action", "webhook")
@@ -155,6 +158,8 @@ def journey_validate(journey: Journey) -> dict[str, list[str]]:
         errors["trigger_event"] = ["Required for an event trigger."]
     elif kind == "segment" and journey.trigger_segment_id is None:
         errors["trigger_segment_id"] = ["Required for a segment trigger."]
+    if (journey.trigger_segment_change or "entered") not in SEGMENT_CHANGES:
+        errors["trigger_segment_change"] = [f"Must be one of: {', '.join(SEGMENT_CHANGES)}."]
     payload = journey.trigger_payload
     if payload is not None and (not isinstance(payload, dict) or not all(
             isinstance(v, (str, int)) and not isinstance(v, bool) for v in payload.values())):
@@ -166,6 +171,7 @@ def journey_validate(journey: Journey) -> dict[str, list[str]]:
 def journey_before_save(session: Any, journey: Journey, action: str) -> None:
     if action != "deleted":
         journey.trigger_kind = journey.trigger_kind or "activity"
+        journey.trigger_segment_change = journey.trigger_segment_change or "entered"
 
 
 # ------------------------------------------------------------------ enrolment
@@ -194,8 +200,8 @@ def _insert(session: Any, rows: Any) -> int:
 
 
 def enrol(session: Any, journey: Journey, now: datetime) -> int:
-    """Enrol the contacts the journey's trigger found since the last tick."""
-    ts = E.step_started_at.type
+    """Enrol the contacts an activity trigger found since the last tick (segment
+    triggers enrol in :func:`track_segments`, event triggers in :func:`on_event`)."""
     if journey.trigger_kind == "activity":
         top = session.scalar(select(func.max(Activity.id))) or 0
         where = [Activity.id > (journey.cursor_activity_id or 0), Activity.id <= top,
@@ -213,29 +219,69 @@ def enrol(session: Any, journey: Journey, now: datetime) -> int:
         count = _insert(session, rows)
         journey.cursor_activity_id = top
         return count
-    if journey.trigger_kind == "segment" and journey.trigger_segment_id:
-        segment = session.get(Segment, journey.trigger_segment_id)
-        if segment is None:
-            return 0
-        members = segments.members(segment).subquery()
-        rows = (select(literal(journey.id), Contact.id, _entry_no(journey, Contact.id),
-                       literal("active"), literal(0), literal(now, type_=ts),
-                       literal(now, type_=ts), cast(literal(None), E.context.type))
-                .where(Contact.id.in_(select(members.c.contact_id)),
-                       _not_enrolled(journey, Contact.id)))
-        return _insert(session, rows)
     return 0
+
+
+def _enrol_ids(session: Any, journey: Journey, contact_ids: Any, now: datetime,
+               context: dict[str, Any] | None) -> int:
+    """Enrol the contacts ``contact_ids`` (a ``select`` or a list) who may enter."""
+    if isinstance(contact_ids, list) and len(contact_ids) > 5000:  # bound parameters
+        return sum(_enrol_ids(session, journey, contact_ids[i:i + 5000], now, context)
+                   for i in range(0, len(contact_ids), 5000))
+    ts = E.step_started_at.type
+    rows = (select(literal(journey.id), Contact.id, _entry_no(journey, Contact.id),
+                   literal("active"), literal(0), literal(now, type_=ts),
+                   literal(now, type_=ts), literal(context, type_=E.context.type))
+            .where(Contact.id.in_(contact_ids), _not_enrolled(journey, Contact.id)))
+    return _insert(session, rows)
+
+
+def enrol_segment(session: Any, journey: Journey, segment: Segment, now: datetime,
+                  entered: list[int], left: list[int]) -> int:
+    """Enrol for a segment trigger, given who entered and left it this tick
+    (:func:`trellis_marketing.segments.track`).
+
+    ``entered``: the members never enrolled (so a new journey takes in the
+    segment's current members), and with re-entry those who entered again;
+    ``left``: those who left it.
+    """
+    context = {"segment_id": segment.id}
+    if journey.trigger_segment_change == "left":
+        return _enrol_ids(session, journey, left, now, context) if left else 0
+    members = segments.members(segment).subquery()
+    never = (select(members.c.contact_id).where(~exists().where(
+        E.journey_id == journey.id, E.contact_id == members.c.contact_id)))
+    count = _enrol_ids(session, journey, never, now, context)
+    if journey.allow_reentry and entered:
+        count += _enrol_ids(session, journey, entered, now, context)
+    return count
+
+
+def track_segments(session: Any, journeys: list[Journey], now: datetime) -> int:
+    """Track the segments the active journeys are triggered by, and those that
+    fire events, and enrol each journey from its segment's changes, segment by
+    segment in one transaction each (a change is never seen without its
+    enrolments).  The number of contacts enrolled."""
+    watching: dict[int, list[Journey]] = {}
+    for journey in journeys:
+        if journey.trigger_kind == "segment" and journey.trigger_segment_id:
+            watching.setdefault(journey.trigger_segment_id, []).append(journey)
+    ids = set(watching) | set(session.scalars(select(Segment.id).where(
+        Segment.emit_events.is_(True))))
+    enrolled = 0
+    for segment in session.scalars(select(Segment).where(Segment.id.in_(ids))
+                                   .order_by(Segment.id)).all():
+        entered, left = segments.track(session, segment, now)
+        for journey in watching.get(segment.id, []):
+            enrolled += enrol_segment(session, journey, segment, now, entered, left)
+        session.commit()
+    return enrolled
 
 
 def enrol_contact(session: Any, journey: Journey, contact_id: int, context: dict[str, Any],
                   now: datetime) -> int:
     """Enrol one contact (an event trigger); 0 when they may not enter."""
-    ts = E.step_started_at.type
-    rows = (select(literal(journey.id), Contact.id, _entry_no(journey, Contact.id),
-                   literal("active"), literal(0), literal(now, type_=ts), literal(now, type_=ts),
-                   literal(context, type_=E.context.type))
-            .where(Contact.id == contact_id, _not_enrolled(journey, Contact.id)))
-    return _insert(session, rows)
+    return _enrol_ids(session, journey, [contact_id], now, context)
 
 
 def on_event(event: Any) -> None:
@@ -393,8 +439,10 @@ def tick(now: str | datetime | None = None) -> dict[str, int]:
     session = db.session
     enrolled = moved = 0
     with conditions.as_of(now):
-        for journey in session.scalars(select(Journey).where(Journey.active.is_(True))
-                                       .order_by(Journey.id)).all():
+        active = session.scalars(select(Journey).where(Journey.active.is_(True))
+                                 .order_by(Journey.id)).all()
+        enrolled += track_segments(session, list(active), now)
+        for journey in active:
             enrolled += enrol(session, journey, now)
             moved += advance(session, journey, now)
             session.commit()

@@ -34,6 +34,12 @@ class Segment(Model):
     #: Members at the last evaluation (snapshot or preview of a campaign send).
     member_count: Mapped[Optional[int]] = mapped_column(Integer)
     evaluated_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    #: Fire ``segment.entered`` / ``segment.left`` events for this dynamic segment
+    #: (journeys triggered by the segment track it whatever this says).
+    emit_events: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When membership tracking began (``None``: not tracked yet).  The first
+    #: tracking pass records who is in without calling it an entry.
+    tracked_since: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -55,6 +61,20 @@ class SegmentMember(Model):
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("trellis_contact.id", ondelete="CASCADE"), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SegmentPresence(Model):
+    """A contact in a tracked dynamic segment at the last tracking pass: what a
+    segment's entries and exits are computed against."""
+
+    __tablename__ = "marketing_segment_presence"
+    __table_args__ = (Index("ix_marketing_segment_presence_contact", "contact_id"),)
+
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("marketing_segment.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("trellis_contact.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
@@ -157,6 +177,7 @@ class Message(Model):
 
 
 TRIGGER_KINDS = ("activity", "event", "segment")
+SEGMENT_CHANGES = ("entered", "left")
 ENROLMENT_STATUSES = ("active", "done", "exited")
 
 
@@ -171,13 +192,15 @@ class Journey(Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: ``activity`` (a timeline activity of a type, e.g. product.viewed), ``event``
     #: (a Trellis event with a contact, e.g. lead.created) or ``segment`` (contacts
-    #: entering a segment: dates such as birthdays or renewals are segment conditions).
+    #: entering or leaving a segment: dates such as renewals are segment conditions).
     trigger_kind: Mapped[str] = mapped_column(String(10), default="activity")
     trigger_activity_type: Mapped[Optional[str]] = mapped_column(String(64))
     trigger_payload: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     trigger_event: Mapped[Optional[str]] = mapped_column(String(64), index=True)
     trigger_segment_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("marketing_segment.id"))
+    #: For a segment trigger: enrol contacts who ``entered`` or who ``left`` it.
+    trigger_segment_change: Mapped[str] = mapped_column(String(8), default="entered")
     allow_reentry: Mapped[bool] = mapped_column(Boolean, default=False)
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     #: The last activity id the trigger looked at.

@@ -3,7 +3,10 @@
 * dynamic segments are re-evaluated whenever they are used (preview, campaign);
 * static segments keep the snapshot of their members (``marketing_segment_member``)
   taken when created and whenever :func:`snapshot` runs again (``POST
-  /api/v1/segment/<id>/snapshot``).
+  /api/v1/segment/<id>/snapshot``);
+* a *tracked* segment (one a journey is triggered by, or with ``emit_events``)
+  remembers who was in it at the last pass (``marketing_segment_presence``), so
+  :func:`track` can say who entered and who left since.
 
 Every function here is set-based: a snapshot is one ``DELETE`` and one
 ``INSERT … SELECT``; a preview one ``COUNT`` and one ``SELECT … LIMIT``.
@@ -13,12 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from datetime import datetime
+
 from sqlalchemy import Select, delete, func, insert, literal, select
 
-from trellis import conditions, rules
+from trellis import conditions, events, rules
 from trellis.db import utcnow
 from trellis.models import Account, Contact
-from trellis_marketing.models import SEGMENT_KINDS, Segment, SegmentMember
+from trellis_marketing.models import SEGMENT_KINDS, Segment, SegmentMember, SegmentPresence
 
 #: Most rows a preview returns.
 MAX_PREVIEW = 100
@@ -57,6 +62,38 @@ def members(segment: Segment) -> Select:
         return select(SegmentMember.contact_id.label("contact_id")).where(
             SegmentMember.segment_id == segment.id)
     return conditions.compile(segment.rules)
+
+
+def track(session: Any, segment: Segment, now: datetime) -> tuple[list[int], list[int]]:
+    """Who entered and who left ``segment`` since the last pass, as contact ids;
+    the presence table then holds the members at ``now``.  Two statements
+    (``INSERT … SELECT … RETURNING``, ``DELETE … RETURNING``) whatever the size.
+
+    The first pass over a segment only records who is in (nobody "entered" a
+    segment that was not watched).  With ``emit_events`` each change also fires
+    ``segment.entered`` / ``segment.left`` (``contact_id``, ``segment_id``) after
+    the commit.  The caller commits.
+    """
+    P = SegmentPresence
+    current = members(segment).subquery()
+    entered = list(session.scalars(insert(P).from_select(
+        ["segment_id", "contact_id", "since"],
+        select(literal(segment.id), current.c.contact_id, literal(now, type_=P.since.type))
+        .where(~select(P.contact_id).where(P.segment_id == segment.id,
+                                           P.contact_id == current.c.contact_id).exists())
+    ).returning(P.contact_id)))
+    left = list(session.scalars(delete(P).where(
+        P.segment_id == segment.id,
+        P.contact_id.not_in(select(current.c.contact_id))).returning(P.contact_id)))
+    if segment.tracked_since is None:
+        segment.tracked_since = now
+        return [], []
+    if segment.emit_events:
+        for name, ids in (("segment.entered", entered), ("segment.left", left)):
+            for contact_id in sorted(ids):
+                events.emit(name, {"contact_id": contact_id, "segment_id": segment.id,
+                                   "segment": segment.name}, plugin="marketing")
+    return sorted(entered), sorted(left)
 
 
 def snapshot(session: Any, segment: Segment) -> int:

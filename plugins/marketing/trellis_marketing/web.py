@@ -19,12 +19,13 @@ from trellis.db import db
 from trellis.views import TrellisModelView
 from trellis.models import Contact
 from trellis_marketing import campaigns, metrics, segments
-from trellis_marketing.models import (AB_METRICS, SEGMENT_KINDS, TRIGGER_KINDS, Campaign,
-                                      EmailTemplate, Journey, JourneyEnrolment, Message, Segment)
+from trellis_marketing.models import (AB_METRICS, SEGMENT_CHANGES, SEGMENT_KINDS, TRIGGER_KINDS,
+                                      Campaign, EmailTemplate, Journey, JourneyEnrolment, Message,
+                                      Segment)
 
 # ------------------------------------------------------------------ segments
 
-SEGMENT_COLUMNS = ["name", "description", "kind", "rules"]
+SEGMENT_COLUMNS = ["name", "description", "kind", "rules", "emit_events"]
 
 
 class _SegmentApiBase:
@@ -38,7 +39,7 @@ class _SegmentApiBase:
 SegmentApi = model_api(
     Segment, "segment", SEGMENT_COLUMNS, read_only=["owner_id", "member_count", "evaluated_at",
                                                     "created_on"],
-    search=["name", "kind"], tag="Marketing: Segments", optional_columns=["kind"],
+    search=["name", "kind"], tag="Marketing: Segments", optional_columns=["kind", "emit_events"],
     validators_columns={"kind": validate.OneOf(SEGMENT_KINDS,
                                                error=f"Must be one of: "
                                                      f"{', '.join(SEGMENT_KINDS)}.")})
@@ -177,7 +178,7 @@ class SegmentView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Segment)
     list_columns = ["name", "kind", "member_count", "evaluated_at"]
     show_columns = ["name", "description", "kind", "rules", "member_count", "evaluated_at",
-                    "owner", "created_on"]
+                    "emit_events", "tracked_since", "owner", "created_on"]
     add_columns = edit_columns = ["name", "description", "kind"]
     base_permissions = ["can_read"]
 
@@ -423,12 +424,16 @@ class CampaignView(TrellisModelView):
 JourneyApi = model_api(
     Journey, "journey", ["name", "active", "trigger_kind", "trigger_activity_type",
                          "trigger_payload", "trigger_event", "trigger_segment_id",
-                         "allow_reentry", "steps", "cost", "conversion_days"],
+                         "trigger_segment_change", "allow_reentry", "steps", "cost",
+                         "conversion_days"],
     read_only=["created_on"], search=["name", "active", "trigger_kind"],
     tag="Marketing: Journeys",
-    optional_columns=["active", "trigger_kind", "allow_reentry", "cost", "conversion_days"],
+    optional_columns=["active", "trigger_kind", "trigger_segment_change", "allow_reentry", "cost",
+                      "conversion_days"],
     validators_columns={"trigger_kind": validate.OneOf(TRIGGER_KINDS, error=f"Must be one of: "
-                                                       f"{', '.join(TRIGGER_KINDS)}.")})
+                                                       f"{', '.join(TRIGGER_KINDS)}."),
+                        "trigger_segment_change": validate.OneOf(
+                            SEGMENT_CHANGES, error=f"Must be one of: {', '.join(SEGMENT_CHANGES)}.")})
 
 EnrolmentApi = model_api(
     JourneyEnrolment, "journey_enrolment", [],
@@ -477,7 +482,8 @@ class JourneyView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Journey)
     list_columns = ["name", "active", "trigger_kind", "trigger_activity_type", "trigger_event"]
     show_columns = ["name", "active", "trigger_kind", "trigger_activity_type",
-                    "trigger_payload", "trigger_event", "trigger_segment_id", "allow_reentry",
+                    "trigger_payload", "trigger_event", "trigger_segment_id",
+                    "trigger_segment_change", "allow_reentry",
                     "steps", "cost", "conversion_days", "created_on"]
     base_permissions = ["can_read"]
 

@@ -120,7 +120,7 @@
     var raw = node.value.trim();
     if (op === "in") { return raw.split(",").map(function (s) { return s.trim(); }).filter(Boolean); }
     if (kind === "number" && raw !== "" && !isNaN(Number(raw))) { return Number(raw); }
-    if (/^(within_days|older_than_days)$/.test(op) && raw !== "" && !isNaN(Number(raw))) {
+    if (/^(within_days|older_than_days|within_next_days)$/.test(op) && raw !== "" && !isNaN(Number(raw))) {
       return Number(raw);
     }
     return raw;

@@ -43,7 +43,9 @@ LABELS = {"sales": "Sales", "service": "Service", "scoring": "Scoring",
           "marketing": "Marketing", "integrations": "Integrations"}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 HOST = "127.0.0.1"
-TIMEOUT_MS = 15_000
+#: Generous: a page of the demo dashboard computes every widget, and CI machines
+#: are shared (a slow page is not what these tests are about).
+TIMEOUT_MS = 45_000
 
 
 # ------------------------------------------------------------------ fixtures
@@ -127,6 +129,9 @@ def watched_page(browser: Any) -> Iterator[tuple[Any, Watch]]:
     watch = Watch()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
     # The whole context (not just the page) so a popup could not slip through.
     context.on("request", watch.on_request)
     # Nothing leaves the machine: other hosts are recorded above, then aborted.

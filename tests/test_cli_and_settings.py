@@ -24,7 +24,7 @@ def cli(tmp_path):
 
     def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([TRELLIS, *args], env=env, capture_output=True, text=True,
-                              timeout=120, input=input)
+                              timeout=300, input=input)
 
     result = run("init", "--admin-password", "pw-123456")
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,7 @@
 """The documentation keeps up with the code (like Datasette's test_docs.py).
 
-Every hookspec in ``trellis/hookspecs.py`` has its own heading in
-docs/plugins.md, and every variable in ``trellis.config.ENVIRONMENT`` appears
+docs/hooks.md is what ``trellis.hookdocs`` generates from the hookspecs (every
+hookspec with its own heading, from its docstring), and every variable in ``trellis.config.ENVIRONMENT`` appears
 in docs/operations.md.
 """
 
@@ -32,8 +32,8 @@ HOOKSPECS = _hookspecs()
 
 
 @pytest.fixture(scope="module")
-def plugins_md() -> str:
-    return (DOCS / "plugins.md").read_text(encoding="utf-8")
+def hooks_md() -> str:
+    return (DOCS / "hooks.md").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +48,35 @@ def test_hookspecs_were_found():
 
 
 @pytest.mark.parametrize("name,args", HOOKSPECS, ids=[name for name, _ in HOOKSPECS])
-def test_every_hookspec_is_documented(plugins_md, name, args):
+def test_every_hookspec_is_documented(hooks_md, name, args):
     heading = f"### `{name}({', '.join(args)})`"
-    assert re.search(rf"^{re.escape(heading)}\s*$", plugins_md, re.MULTILINE), (
-        f"docs/plugins.md has no heading {heading!r}")
+    assert re.search(rf"^{re.escape(heading)}\s*$", hooks_md, re.MULTILINE), (
+        f"docs/hooks.md has no heading {heading!r}")
+    assert inspect.getdoc(getattr(hookspecs, name)), f"{name} has no docstring"
 
 
-def test_no_documented_hook_is_missing_from_the_hookspecs(plugins_md):
-    documented = set(re.findall(r"^### `(trellis_\w+)\(", plugins_md, re.MULTILINE))
+def test_no_documented_hook_is_missing_from_the_hookspecs(hooks_md):
+    documented = set(re.findall(r"^### `(trellis_\w+)\(", hooks_md, re.MULTILINE))
     assert documented == {name for name, _ in HOOKSPECS}
+
+
+def test_the_hook_reference_is_generated_from_the_hookspecs(hooks_md):
+    from trellis import hookdocs
+
+    assert hooks_md == hookdocs.render(), (
+        "docs/hooks.md is out of date: python -m trellis.hookdocs > docs/hooks.md")
+
+
+def test_docstring_markup_becomes_markdown():
+    from trellis.hookdocs import markdown
+
+    assert markdown("""Use :func:`trellis.jobs.enqueue` or :class:`~trellis.specs.JobSpec`,
+    and ``x``::
+
+        enqueue("a")
+
+    Done.""") == ("Use `trellis.jobs.enqueue` or `JobSpec`,\nand `x`:\n\n```python\n"
+                  'enqueue("a")\n```\n\nDone.')
 
 
 @pytest.mark.parametrize("variable", [name for name, _, _ in config.ENVIRONMENT])

@@ -140,6 +140,32 @@ def test_a_model_name_taken_twice_names_both_plugins(trellis_app_factory):
                      "already registered by plugin 'core'")
 
 
+def test_a_model_class_name_taken_twice_names_both_plugins(trellis_app_factory):
+    """Plugins share one declarative class registry, where a second ``Contact``
+    class would make string relationships ambiguous: refused at registration.
+    (The clashing class lives on a base of its own, so this test leaves
+    Trellis's class registry as it found it.)"""
+    from sqlalchemy import Integer
+    from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+    class Elsewhere(DeclarativeBase):
+        pass
+
+    clash = type("Contact", (Elsewhere,), {"__tablename__": "crm_clash_contact",
+                                            "__module__": "crm_clash.models",
+                                            "id": mapped_column(Integer, primary_key=True)})
+
+    def trellis_models(self):
+        return [ModelSpec(clash, "clash_contact", "Clashing contact")]
+
+    app = trellis_app_factory(extra_plugins=[
+        ("crm_clash", plugin("Clash", trellis_models=trellis_models))])
+    error = app.extensions["trellis"].plugins.by_name["crm_clash"].error
+    assert error == ("failed to register: plugin 'crm_clash' registers a model class named "
+                     "'Contact' (crm_clash.models), and plugin 'core' has one "
+                     "(trellis.models): rename one of them")
+
+
 def test_installed_plugin_that_raises_on_import_is_listed_with_its_error(tmp_path):
     """Real entry-point discovery: a distribution whose module raises on import."""
     site = tmp_path / "site"

@@ -69,6 +69,15 @@ class ModelRegistry:
                     f"plugin {plugin!r} registers model {spec.name!r}, "
                     f"already registered by plugin {taken.plugin!r}"
                 )
+        # One declarative class registry serves every plugin: a second class of
+        # the same name makes string relationships ("Ticket") ambiguous.
+        clash = next((e for e in self._by_class.values()
+                      if e.model.__name__ == spec.model.__name__), None)
+        if clash is not None:
+            raise RegistryError(
+                f"plugin {plugin!r} registers a model class named {spec.model.__name__!r} "
+                f"({spec.model.__module__}), and plugin {clash.plugin!r} has one "
+                f"({clash.model.__module__}): rename one of them")
         entry = RegisteredModel(plugin, spec, spec.schema or auto_schema(spec.model))
         self._by_name[spec.name] = entry
         self._by_class[spec.model] = entry

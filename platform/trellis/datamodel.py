@@ -52,6 +52,13 @@ class TrellisSQLAInterface(SQLAInterface):
 
     filter_converter_class = TrellisFilterConverter
 
+    def is_nullable(self, col_name: str) -> bool:
+        """A checkbox always has a value: FAB would make a ``NOT NULL`` boolean
+        *required*, refusing every unticked box."""
+        if self.is_boolean(col_name):
+            return True
+        return super().is_nullable(col_name)
+
     def query_count(self, query: Any, filters: Any = None, select_columns: Any = None) -> int:
         cap = current_app.config.get("TRELLIS_COUNT_CAP", 10000)
         filtered = self._apply_inner_all(

@@ -46,6 +46,9 @@ def _attach_errors(form: Any, messages: Any) -> None:
         msgs = msgs if isinstance(msgs, list) else [msgs]
         field = form._fields.get(name) or (
             form._fields.get(name[:-3]) if name.endswith("_id") else None)
+        head, _, rest = name.partition(".")
+        if field is None and rest and head in form._fields:  # steps.1.template_id
+            field, msgs = form._fields[head], [f"{rest}: {m}" for m in msgs]
         if field is None:
             flash(f"{name}: {' '.join(map(str, msgs))}", "danger")
         else:

@@ -291,3 +291,54 @@ def test_segment_entered_and_left_on_sqlite(trellis_app_factory, api_login):
 def test_segment_entered_and_left_on_postgres(trellis_app_factory, postgres_url, api_login):
     _segment_change_case(trellis_app_factory(plugins=["marketing"], database_url=postgres_url),
                          api_login)
+
+
+def test_a_marketer_adds_and_edits_a_journey_in_the_web_ui(trellis_app_factory, make_user,
+                                                           web_login):
+    """Steps are JSON text: broken JSON and broken steps come back under their
+    field with the input kept; a valid journey is stored and can be edited."""
+    import json
+
+    from trellis.testing import csrf_token
+    from trellis_marketing.models import EmailTemplate, Journey
+
+    app = trellis_app_factory(plugins=["marketing"])
+    make_user(app, "mara", ["Marketer"])
+    with app.app_context():
+        template = EmailTemplate(name="Welcome", subject="Hi", text_body="Hello")
+        db.session.add(template)
+        db.session.commit()
+        tid = template.id
+    client = app.test_client()
+    web_login(client, "mara", "pw-123456")
+    token = csrf_token(client.get("/journeyview/add").get_data(as_text=True))
+    base = {"name": "Welcome series", "active": "y", "trigger_kind": "event",
+            "trigger_event": "contact.created", "trigger_segment_change": "entered",
+            "cost": "0", "conversion_days": "7", "csrf_token": token}
+
+    broken = client.post("/journeyview/add", data={**base, "steps": '[{"type": "wait",'})
+    page = broken.get_data(as_text=True)
+    assert "Not valid JSON: Expecting property name enclosed in double quotes (line 1" in page
+    assert "[{&#34;type&#34;: &#34;wait&#34;," in page  # the input is kept
+    wrong = client.post("/journeyview/add", data={**base, "steps": json.dumps(
+        [{"type": "wait", "hours": 1}, {"type": "send_email", "template_id": 999}])})
+    assert "1.template_id: Must be the id of an e-mail template." in wrong.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Journey)) == 0
+
+    steps = [{"type": "wait", "hours": 1}, {"type": "send_email", "template_id": tid}]
+    added = client.post("/journeyview/add", data={**base, "steps": json.dumps(steps)})
+    assert added.status_code == 302, added.get_data(as_text=True)[-2000:]
+    with app.app_context():
+        journey = db.session.scalar(select(Journey))
+        assert (journey.name, journey.trigger_kind, journey.steps) == (
+            "Welcome series", "event", steps)
+        pk = journey.id
+    edit = client.get(f"/journeyview/edit/{pk}").get_data(as_text=True)
+    assert "&#34;template_id&#34;: " + str(tid) in edit  # shown as indented JSON
+    steps[0]["hours"] = 48
+    changed = client.post(f"/journeyview/edit/{pk}", data={
+        **base, "csrf_token": csrf_token(edit), "steps": json.dumps(steps)})
+    assert changed.status_code == 302
+    with app.app_context():
+        assert db.session.get(Journey, pk).steps[0] == {"type": "wait", "hours": 48}

@@ -209,6 +209,8 @@ class Journey(Model):
     conversion_days: Mapped[int] = mapped_column(Integer, default=7)
     created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    trigger_segment: Mapped[Optional[Segment]] = relationship(Segment)
+
     def __repr__(self) -> str:
         return self.name
 

@@ -9,6 +9,7 @@ from flask_appbuilder.actions import action
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import fields, validate
+from wtforms import SelectField
 
 from sqlalchemy import select
 
@@ -16,6 +17,7 @@ from trellis import conditions, rules, templating
 from trellis.api import model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
+from trellis.forms import JSONField
 from trellis.views import TrellisModelView
 from trellis.models import Contact
 from trellis_marketing import campaigns, metrics, segments
@@ -478,12 +480,38 @@ class JourneyToolsApi(BaseApi):
         return self.response(200, enrolments=states, **found[pk])
 
 
+JOURNEY_STEPS_HELP = (
+    'A JSON list of steps, run in order, e.g. [{"type": "wait_until", "until": "purchase", '
+    '"product": "$trigger.product_id", "hours": 24, "then": "exit"}, {"type": "send_email", '
+    '"template_id": 1}, {"type": "action", "action": "core.add_tag", "params": {"tag": "x"}}]. '
+    "Types: wait, wait_until, condition, send_email, action, webhook (docs/marketing.md).")
+
+
 class JourneyView(TrellisModelView):
+    """Journeys: a marketer adds and edits them here (steps as JSON, checked by the
+    journey's rules, each error under its field) or through the API."""
+
     datamodel = TrellisSQLAInterface(Journey)
-    list_columns = ["name", "active", "trigger_kind", "trigger_activity_type", "trigger_event"]
-    show_columns = ["name", "active", "trigger_kind", "trigger_activity_type",
-                    "trigger_payload", "trigger_event", "trigger_segment_id",
-                    "trigger_segment_change", "allow_reentry",
-                    "steps", "cost", "conversion_days", "created_on"]
-    base_permissions = ["can_read"]
+    list_columns = ["name", "active", "trigger_kind", "trigger_activity_type", "trigger_event",
+                    "trigger_segment"]
+    add_columns = edit_columns = [
+        "name", "active", "trigger_kind", "trigger_activity_type", "trigger_payload",
+        "trigger_event", "trigger_segment", "trigger_segment_change", "allow_reentry", "steps",
+        "cost", "conversion_days"]
+    show_columns = [*add_columns, "created_on"]
+    add_form_extra_fields = edit_form_extra_fields = {
+        "trigger_kind": SelectField("Trigger", choices=[(k, k) for k in TRIGGER_KINDS],
+                                    default="activity"),
+        "trigger_segment_change": SelectField("Segment change", default="entered",
+                                              choices=[(c, c) for c in SEGMENT_CHANGES]),
+        "trigger_payload": JSONField("Trigger payload", rows=2),
+        "steps": JSONField("Steps", rows=12),
+    }
+    description_columns = {
+        "trigger_kind": "activity: a timeline activity of a type; event: a Trellis event with a "
+                        "contact; segment: contacts entering or leaving a segment",
+        "trigger_payload": 'Activity trigger only: payload keys and values to match, as JSON, '
+                           'e.g. {"product_id": 5}',
+        "steps": JOURNEY_STEPS_HELP,
+    }
 

@@ -52,6 +52,30 @@ class TrellisSQLAInterface(SQLAInterface):
 
     filter_converter_class = TrellisFilterConverter
 
+    def _orderable(self, column: str) -> bool:
+        """A mapped column of the model (or ``relation.column``): what SQL can sort."""
+        from sqlalchemy.orm import QueryableAttribute
+
+        head, _, sub = column.partition(".")
+        if sub:
+            return self.is_relation(head) and isinstance(
+                getattr(self.get_related_model(head), sub, None), QueryableAttribute)
+        return not self.is_relation(column) and isinstance(
+            getattr(self.obj, column, None), QueryableAttribute)
+
+    def get_order_columns_list(self, list_columns: list[str] | None = None) -> list[str]:
+        """FAB's sortable columns without Python properties (``sla_state``): SQL
+        cannot sort by them, and FAB offered them as sort links."""
+        return [c for c in super().get_order_columns_list(list_columns) if self._orderable(c)]
+
+    def apply_order_by(self, query: Any, order_column: str, order_direction: str,
+                       *args: Any, **kwargs: Any) -> Any:
+        """FAB's order; a column SQL cannot sort by (from a hand-made URL's
+        ``_oc_`` parameter) is ignored instead of failing the page."""
+        if order_column and not self._orderable(order_column):
+            order_column = ""
+        return super().apply_order_by(query, order_column, order_direction, *args, **kwargs)
+
     def is_nullable(self, col_name: str) -> bool:
         """A checkbox always has a value: FAB would make a ``NOT NULL`` boolean
         *required*, refusing every unticked box."""

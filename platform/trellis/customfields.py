@@ -471,7 +471,10 @@ def stage(session: Any, obj: Any, values: dict[str, Any]) -> None:
     """Write ``values`` (parsed ``cf_*`` values) of ORM record ``obj`` when its
     session commits, in the same transaction (a new record has its id by then)."""
     if values:
-        session.info.setdefault(_STAGED, []).append((obj, dict(values)))
+        from sqlalchemy import inspect
+
+        new = not inspect(obj).persistent
+        session.info.setdefault(_STAGED, []).append((obj, dict(values), new))
 
 
 def attach(obj: Any, values: dict[str, Any]) -> None:
@@ -511,13 +514,16 @@ def _install_listeners() -> None:
             return
         session.flush()
         by_model: dict[str, dict[int, dict[str, Any]]] = {}
-        for obj, values in staged:
+        created: set[tuple[str, int]] = set()
+        for obj, values, new in staged:
             name = model_name(type(obj))
             if name is None or getattr(obj, "id", None) is None:
                 continue
             by_model.setdefault(name, {}).setdefault(obj.id, {}).update(values)
+            if new:
+                created.add((name, obj.id))
         for name, records in by_model.items():
-            _audit_changes(session, name, records)
+            _audit_changes(session, name, records, {i for m, i in created if m == name})
             write_values(session, name, records)
 
     @sa_event.listens_for(TrellisSession, "after_soft_rollback")
@@ -539,8 +545,10 @@ def _install_listeners() -> None:
             delete_values(session, name, ids)
 
 
-def _audit_changes(session: Any, model: str, records: dict[int, dict[str, Any]]) -> None:
-    """One audit entry per record whose custom values a form or the API changed."""
+def _audit_changes(session: Any, model: str, records: dict[int, dict[str, Any]],
+                   created: set[int]) -> None:
+    """One audit entry per record whose custom values a form or the API changed
+    (``created`` for the values a new record was created with)."""
     from trellis import audit
 
     entry = current_app.extensions["trellis"].registry.get(model)
@@ -554,7 +562,8 @@ def _audit_changes(session: Any, model: str, records: dict[int, dict[str, Any]])
                    for name, value in values.items()
                    if name in fields and before.get(record_id, {}).get(name) != value}
         if changes:
-            audit.log(session, "updated", model, record_id, changes)
+            audit.log(session, "created" if record_id in created else "updated", model,
+                      record_id, changes)
 
 
 _install_listeners()

@@ -171,7 +171,7 @@ class FieldSchema(Schema):
     position = fields.Integer(load_default=0, validate=validate.Range(-10000, 10000))
     active = fields.Boolean(load_default=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _rules(self, data: dict[str, Any], partial: Any = None, **_: Any) -> None:
         errors: dict[str, list[str]] = {}
         kind = data.get("type")

@@ -184,6 +184,17 @@ def test_contact_and_deal_fields_end_to_end(site):
         with app.test_request_context():
             assert features.values(db.session, "cf_employees") == {ada_id: 60, bob_id: 500}
 
+    # --- reports: filter, group and measure by custom fields
+    report = client.post("/api/v1/report/run", headers=headers, json={
+        "model": "contact", "filters": [{"field": "cf_employees", "op": "gte", "value": 1}],
+        "group_by": [{"field": "cf_tier"}],
+        "measures": [{"op": "count"}, {"op": "sum", "field": "cf_employees"}]})
+    assert report.status_code == 200, report.get_json()
+    assert report.get_json()["result"]["rows"] == [["Gold", 1, 60], ["Silver", 1, 500]]
+    by_region = client.post("/api/v1/report/run", headers=headers, json={
+        "model": "deal", "group_by": [{"field": "cf_region"}], "measures": [{"op": "count"}]})
+    assert by_region.get_json()["result"]["rows"] == [["APAC", 1], ["EMEA", 2]]
+
     # --- deleting a record deletes its values
     assert client.delete(f"/api/v1/contact/{bob_id}", headers=headers).status_code == 200
     with app.app_context():

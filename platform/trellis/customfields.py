@@ -33,7 +33,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
-from flask import current_app, g, has_app_context
+from flask import current_app, has_app_context
 from marshmallow import ValidationError
 from sqlalchemy import and_, delete, event as sa_event, false, func, insert, not_, select
 from sqlalchemy.orm import aliased
@@ -102,6 +102,11 @@ class FieldDef:
                 "min_value": _plain(self.min_value), "max_value": _plain(self.max_value),
                 "choices": list(self.choices), "target_model": self.target_model,
                 "position": self.position, "active": self.active}
+
+
+def _tidy(number: Decimal) -> Decimal:
+    """``12.500000`` (as the database returns it) as ``12.5``, ``60.000000`` as ``60``."""
+    return Decimal(int(number)) if number == number.to_integral_value() else number.normalize()
 
 
 def _plain(value: Any) -> Any:
@@ -386,8 +391,7 @@ def values_for(session: Any, model: str, ids: Iterable[int],
             if defn.type == "money" and value is not None:
                 value = Decimal(value).quantize(Decimal("0.01"))
             elif defn.type == "number" and value is not None:
-                value = Decimal(value).normalize() if Decimal(value) != Decimal(value)\
-                    .to_integral_value() else Decimal(int(Decimal(value)))
+                value = _tidy(Decimal(value))
             record = out[row.record_id]
             if defn.many:
                 record[defn.name].append(value)

@@ -398,3 +398,41 @@ def test_the_browser_adds_a_field_saves_a_view_and_sees_both(
         expect(table).to_contain_text("250")
         expect(table).not_to_contain_text("Lovelace")
         watch.assert_clean()
+
+
+def test_filters_and_sorting_use_the_value_indexes(site):
+    """The filter subquery and the sort join are answered from the (field_id, value)
+    and (field_id, record_id) indexes, not by scanning values."""
+    from sqlalchemy import text
+
+    from trellis import customfields
+    from trellis.models import Contact
+
+    app, client, headers = site
+    add_field(client, headers, model="contact", key="size", label="Size", type="number")
+    new_contact(client, headers, "Ada", cf_size=5)
+    with app.test_request_context():
+        defn = customfields.field("contact", "cf_size")
+        # a realistic spread of values (records need not exist for the plan)
+        customfields.write_values(db.session, "contact", {
+            1000 + i: {"cf_size": i} for i in range(3000)})
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        where = customfields.record_condition(Contact.id, defn, "gt", 2990)
+        ordered = customfields.order_by(db.session.query(Contact.id), Contact, defn, "asc")
+        dialect = db.engine.dialect
+        plans = []
+        for stmt in (select(Contact.id).where(where), ordered.statement):
+            sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+            if dialect.name == "sqlite":
+                plans.append(" ".join(str(r[-1]) for r in db.session.execute(
+                    text("EXPLAIN QUERY PLAN " + sql))))
+            else:
+                db.session.execute(text("SET LOCAL enable_seqscan = off"))
+                plans.append(" ".join(r[0] for r in db.session.execute(text("EXPLAIN " + sql))))
+        for plan in plans:  # the planner picks which of our indexes; never a scan
+            assert "ix_trellis_custom_value_" in plan, plan
+            assert "Seq Scan on trellis_custom_value" not in plan, plan
+            assert "SCAN trellis_custom_value" not in plan, plan
+        if dialect.name == "sqlite":  # 1 contact, 3000 values: filtered by value
+            assert "ix_trellis_custom_value_num" in plans[0], plans[0]

@@ -436,3 +436,32 @@ def test_filters_and_sorting_use_the_value_indexes(site):
             assert "SCAN trellis_custom_value" not in plan, plan
         if dialect.name == "sqlite":  # 1 contact, 3000 values: filtered by value
             assert "ix_trellis_custom_value_num" in plans[0], plans[0]
+
+
+def test_merging_contacts_keeps_the_winners_values_and_undo_restores(trellis_app_factory,
+                                                                     api_login):
+    from trellis import merge
+
+    app = trellis_app_factory()
+    client = app.test_client()
+    headers = api_login(client)
+    add_field(client, headers, model="contact", key="size", label="Size", type="number")
+    add_field(client, headers, model="contact", key="tier", label="Tier", type="choice",
+              choices=["Gold", "Silver"])
+    winner = new_contact(client, headers, "Ada", cf_size=5)
+    first = new_contact(client, headers, "Ada2", cf_size=7, cf_tier="Silver")
+    second = new_contact(client, headers, "Ada3", cf_tier="Gold")
+    with app.test_request_context():
+        result = merge.merge(db.session, "contact", winner, [first, second])
+        db.session.commit()
+    one = client.get(f"/api/v1/contact/{winner}", headers=headers).get_json()["result"]
+    assert (one["cf_size"], one["cf_tier"]) == (5, "Silver")  # winner's own, first loser's
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CustomValue)) == 2
+    with app.test_request_context():
+        merge.undo(db.session, result["merge_id"])
+        db.session.commit()
+    back = client.get(f"/api/v1/contact/{second}", headers=headers).get_json()["result"]
+    assert back["cf_tier"] == "Gold"
+    back = client.get(f"/api/v1/contact/{first}", headers=headers).get_json()["result"]
+    assert (back["cf_size"], back["cf_tier"]) == (7, "Silver")

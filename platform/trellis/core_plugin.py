@@ -371,8 +371,10 @@ def trellis_migrations() -> str:
 @hookimpl
 def trellis_before_merge(session: Any, model: str, winner_id: int, loser_ids: list[int]) -> None:
     from trellis.consent import merge_states
+    from trellis.customfields import merge_values
 
     merge_states(session, model, winner_id, loser_ids)
+    merge_values(session, model, winner_id, loser_ids)
 
 
 @hookimpl

@@ -664,3 +664,31 @@ def order_by(query: Any, model: type, defn: FieldDef, direction: str) -> Any:
 
 def never() -> Any:
     return false()
+
+
+def merge_values(session: Any, model: str, winner_id: int, loser_ids: list[int]) -> None:
+    """``trellis_before_merge``: a field the winner has no value for takes the first
+    loser's values (in ``loser_ids`` order); the losers' other values are dropped.
+    Journaled through :mod:`trellis.merge`, so undoing the merge restores them."""
+    from trellis import merge
+    from trellis.models import CustomField, CustomValue as V
+
+    fields = select(CustomField.id).where(CustomField.model == model)
+    present = session.execute(select(V.field_id, V.record_id).distinct().where(
+        V.field_id.in_(fields), V.record_id.in_([winner_id, *loser_ids]))).all()
+    holders: dict[int, set[int]] = {}
+    for field_id, record_id in present:
+        holders.setdefault(field_id, set()).add(record_id)
+    table = V.__table__
+    for field_id, records in holders.items():
+        losers = [i for i in loser_ids if i in records]
+        if not losers:
+            continue
+        if winner_id not in records:
+            merge.update_rows(session, table, table.c.record_id,
+                              (table.c.field_id == field_id) & (table.c.record_id == losers[0]),
+                              winner_id)
+            losers = losers[1:]
+        if losers:
+            merge.drop_rows(session, table, (table.c.field_id == field_id)
+                            & table.c.record_id.in_(losers))

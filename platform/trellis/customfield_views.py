@@ -34,6 +34,8 @@ from trellis.models import CustomField, CustomValue
 RESOURCE = "core.CustomField"
 AUDIT_MODEL = "custom_field"
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+#: The largest range bound a value column holds (``Numeric(24, 6)``).
+LIMIT = Decimal(10) ** 17
 
 
 # ------------------------------------------------------------------ lists & filters
@@ -163,8 +165,10 @@ class FieldSchema(Schema):
     label = fields.String(required=True, validate=validate.Length(min=1, max=100))
     type = fields.String(required=True, validate=validate.OneOf(TYPES))
     required = fields.Boolean(load_default=False)
-    min_value = fields.Decimal(allow_none=True, load_default=None, allow_nan=False)
-    max_value = fields.Decimal(allow_none=True, load_default=None, allow_nan=False)
+    min_value = fields.Decimal(allow_none=True, load_default=None, allow_nan=False,
+                               validate=validate.Range(-LIMIT, LIMIT))
+    max_value = fields.Decimal(allow_none=True, load_default=None, allow_nan=False,
+                               validate=validate.Range(-LIMIT, LIMIT))
     choices = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                           load_default=list, validate=validate.Length(max=200))
     target_model = fields.String(allow_none=True, load_default=None)

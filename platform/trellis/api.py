@@ -296,8 +296,11 @@ class TrellisModelApi(ModelRestApi):
 
         body = request.get_json(silent=True)
         g.trellis_submitted = set(body) if isinstance(body, dict) else set()
+        refused = self._take_custom_values(body)
+        if refused is not None:
+            return refused
         try:
-            return write()
+            return self._with_custom_values(write())
         except RecordInvalid as exc:
             db.session.rollback()
             return self.response_400(message=exc.messages)
@@ -306,6 +309,113 @@ class TrellisModelApi(ModelRestApi):
             return self.response_400(message={"_schema": [
                 "This conflicts with an existing record (a value that must be unique, or "
                 "a reference to a record that no longer exists)."]})
+
+    # ------------------------------------------------------- custom fields
+
+    def _custom_model(self) -> str | None:
+        from trellis import customfields
+
+        return customfields.model_name(self.datamodel.obj)
+
+    def _take_custom_values(self, body: Any) -> Any:
+        """Take the ``cf_*`` keys out of the JSON body before FAB reads it; parse
+        them (a 400 naming each bad field, with the schema's own errors).  The
+        parsed values are written with the record, in its transaction (:meth:`pre_add`)."""
+        from trellis import customfields
+
+        g.pop("trellis_custom_values", None)
+        model = self._custom_model()
+        if model is None or not isinstance(body, dict):
+            return None
+        regular, custom = customfields.split(body)
+        partial = request.method == "PUT"
+        values, errors = customfields.load(model, custom, partial=partial)
+        if errors:
+            schema = self.edit_model_schema if partial else self.add_model_schema
+            try:
+                schema_errors = schema.validate(regular, partial=partial)
+            except Exception:  # noqa: BLE001 - the custom errors are the answer anyway
+                schema_errors = {}
+            return self.response_400(message={**(schema_errors or {}), **errors})
+        if custom:
+            request._cached_json = (regular, regular)  # what FAB's request.json answers
+        g.trellis_custom_values = values  # staged by TrellisSQLAInterface.add/edit
+        return None
+
+    def _with_custom_values(self, response: Any) -> Any:
+        """The record's custom values in a 201/200 answer to POST/PUT."""
+        from trellis import customfields
+
+        model = self._custom_model()
+        if model is None or response.status_code not in (200, 201) or \
+                not customfields.definitions(model):
+            return response
+        body = response.get_json()
+        result = body.get("result") if isinstance(body, dict) else None
+        record_id = body.get("id") or (request.view_args or {}).get("pk")
+        if not isinstance(result, dict) or record_id is None:
+            return response
+        self._add_custom(model, [result], [int(record_id)])
+        response.set_data(current_app.json.dumps(body))
+        return response
+
+    def _add_custom(self, model: str, results: list[dict[str, Any]], ids: list[Any]) -> None:
+        from trellis import customfields
+
+        fields = customfields.definitions(model)
+        if not fields:
+            return
+        values = customfields.values_for(db.session, model, ids, fields)
+        by_name = {f.name: f for f in fields}
+        for result, record_id in zip(results, ids):
+            for name, value in values.get(record_id, {}).items():
+                result[name] = customfields.jsonable(by_name[name], value)
+
+    def pre_get(self, data: dict[str, Any]) -> None:
+        model = self._custom_model()
+        if model is not None and isinstance(data.get("result"), dict):
+            try:
+                self._add_custom(model, [data["result"]], [int(data["id"])])
+            except (TypeError, ValueError):
+                pass
+
+    def _handle_filters_args(self, rison_args: dict[str, Any]) -> Any:
+        """FAB's filters, plus filters on custom fields (``col: cf_<key>``), each
+        ``id IN (SELECT record_id ...)`` (:func:`trellis.customfields.record_condition`)."""
+        from flask_appbuilder.exceptions import FABException
+        from trellis import customfields
+        from trellis.customfield_views import filter_class
+
+        wanted = rison_args.get("filters", []) or []
+        custom = [f for f in wanted if isinstance(f, dict)
+                  and str(f.get("col", "")).startswith(customfields.PREFIX)]
+        if not custom:
+            return super()._handle_filters_args(rison_args)
+        joined = super()._handle_filters_args(
+            {**rison_args, "filters": [f for f in wanted if f not in custom]})
+        model = self._custom_model()
+        for spec in custom:
+            col, op, value = spec.get("col"), spec.get("opr"), spec.get("value")
+            defn = customfields.field(model, col) if model else None
+            if defn is None:
+                raise FABException(f"Filter column: {col} not allowed to filter")
+            try:
+                customfields.check_filter(defn, op, value)
+            except ValidationError as exc:
+                raise FABException(f"{col}: {' '.join(map(str, exc.messages))}") from None
+            joined.add_filter(col, filter_class(op), value)
+        return joined
+
+    def _handle_order_args(self, rison_args: dict[str, Any]) -> tuple[str, str]:
+        from trellis import customfields
+
+        column = rison_args.get("order_column", "")
+        model = self._custom_model()
+        if isinstance(column, str) and column.startswith(customfields.PREFIX) and model \
+                and customfields.field(model, column) is not None:
+            direction = rison_args.get("order_direction", "asc")
+            return column, "desc" if direction == "desc" else "asc"
+        return super()._handle_order_args(rison_args)
 
     def get_list_headless(self, **kwargs: Any) -> Any:
         """FAB's list; a number in ``q`` the database cannot hold (a page, a filter
@@ -343,6 +453,7 @@ class TrellisModelApi(ModelRestApi):
             for method, operation in operations.items():
                 _correct_operation(path, method, operation)
         name = type(self).__name__
+        self._custom_api_spec(api_spec, name)
         for suffix in ("get_list", "get"):
             component = api_spec.components.schemas.get(f"{name}.{suffix}")
             if component is not None:
@@ -361,6 +472,25 @@ class TrellisModelApi(ModelRestApi):
                     prop["oneOf"] = [{"type": "string", "format": "decimal"},
                                      {"type": "number"}]
 
+    def _custom_api_spec(self, api_spec: Any, name: str) -> None:
+        """The model's custom fields in its schemas (the document is built per request)."""
+        from trellis import customfields
+        from trellis.customfield_views import json_schema
+
+        model = self._custom_model()
+        fields = customfields.definitions(model) if model else []
+        for suffix in ("get_list", "get", "post", "put"):
+            component = api_spec.components.schemas.get(f"{name}.{suffix}")
+            if component is None:
+                continue
+            props = component.setdefault("properties", {})
+            for defn in fields:
+                props[defn.name] = json_schema(defn)
+                if suffix == "post" and defn.required:
+                    component.setdefault("required", [])
+                    if defn.name not in component["required"]:
+                        component["required"].append(defn.name)
+
     def response_422(self, message: Any = None) -> Any:
         """FAB answers invalid input with 422; Trellis promises 400 with field errors."""
         return self.response_400(message=message)
@@ -370,6 +500,9 @@ class TrellisModelApi(ModelRestApi):
         data["count_capped"] = data.get("count", 0) > cap
         if data["count_capped"]:
             data["count"] = cap
+        model = self._custom_model()
+        if model is not None:  # one query for the page
+            self._add_custom(model, data.get("result") or [], data.get("ids") or [])
 
 
 def _correct_operation(path: str, method: str, operation: dict[str, Any]) -> None:

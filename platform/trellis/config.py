@@ -20,6 +20,8 @@ ENVIRONMENT = [
     ("TRELLIS_PLUGIN_STATE_TTL", "seconds a process caches which plugins are enabled", "2"),
     ("TRELLIS_PERMISSION_CACHE_TTL", "seconds a process caches role permissions (a revoked "
      "permission stops working within this time)", "2"),
+    ("TRELLIS_CUSTOM_FIELDS_TTL", "seconds a process trusts its cached custom field "
+     "definitions before checking the database for changes", "1"),
     ("TRELLIS_QUEUE_PREFIX", "prefix of rq queue names (one Redis, several Trellis sites)", "trellis-"),
     ("TRELLIS_SECURE_COOKIES", "1: session cookies only over HTTPS (set it in production)", "0"),
     ("TRELLIS_FORCE_HTTPS", "1: redirect http to https and send Strict-Transport-Security "
@@ -98,6 +100,7 @@ def from_environment() -> dict[str, Any]:
         or None,
         "TRELLIS_PLUGIN_STATE_TTL": float(env("TRELLIS_PLUGIN_STATE_TTL", "2")),
         "TRELLIS_PERMISSION_CACHE_TTL": float(env("TRELLIS_PERMISSION_CACHE_TTL", "2")),
+        "TRELLIS_CUSTOM_FIELDS_TTL": float(env("TRELLIS_CUSTOM_FIELDS_TTL", "1")),
         "TRELLIS_QUEUE_PREFIX": env("TRELLIS_QUEUE_PREFIX", "trellis-"),
         "TRELLIS_COUNT_CAP": int(env("TRELLIS_COUNT_CAP", "10000")),
         "TRELLIS_LOG_LEVEL": env("TRELLIS_LOG_LEVEL", "INFO"),

@@ -28,6 +28,7 @@ from trellis.api import TrellisModelApi, model_api
 from trellis import currency, customer, dashboard, reportviews
 from trellis import businesshours, consent, duplicates, outbox_views, privacy, savedviews
 from trellis import two_factor
+from trellis import customfield_conditions, customfield_views
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -267,6 +268,8 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(privacy.PrivacyView),
         ViewSpec(outbox_views.OutboxView, "Jobs", icon="fa-cogs", category=admin),
         ViewSpec(savedviews.SavedViewsView, "Saved views", icon="fa-bookmark", category="Me"),
+        ViewSpec(customfield_views.CustomFieldsView, "Custom fields", icon="fa-list-alt",
+                 category=admin),
     ]
 
 
@@ -277,7 +280,8 @@ def trellis_apis() -> list[type]:
             dashboard.DashboardApi, reportviews.ReportApi, customer.CustomerApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
-            consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi]
+            consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi,
+            customfield_views.CustomFieldApi]
 
 
 @hookimpl
@@ -351,6 +355,12 @@ def trellis_schedules() -> list[ScheduleSpec]:
 def trellis_app_ready(app: Any) -> None:
     app.context_processor(inbox.unread_badge)  # the navbar's notification bell
     app.context_processor(savedviews.menu_context)  # saved and pinned list views
+    app.before_request(customfield_views.sync_views)  # custom fields, without a restart
+
+
+@hookimpl
+def trellis_condition_types() -> list:
+    return customfield_conditions.condition_types()
 
 
 @hookimpl
@@ -361,8 +371,10 @@ def trellis_migrations() -> str:
 @hookimpl
 def trellis_before_merge(session: Any, model: str, winner_id: int, loser_ids: list[int]) -> None:
     from trellis.consent import merge_states
+    from trellis.customfields import merge_values
 
     merge_states(session, model, winner_id, loser_ids)
+    merge_values(session, model, winner_id, loser_ids)
 
 
 @hookimpl

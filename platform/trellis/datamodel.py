@@ -53,9 +53,14 @@ class TrellisSQLAInterface(SQLAInterface):
     filter_converter_class = TrellisFilterConverter
 
     def _orderable(self, column: str) -> bool:
-        """A mapped column of the model (or ``relation.column``): what SQL can sort."""
+        """A mapped column of the model (or ``relation.column``, or a custom
+        field): what SQL can sort."""
         from sqlalchemy.orm import QueryableAttribute
 
+        from trellis import customfields
+
+        if column.startswith(customfields.PREFIX):
+            return True  # apply_order_by checks the field exists
         head, _, sub = column.partition(".")
         if sub:
             return self.is_relation(head) and isinstance(
@@ -67,14 +72,6 @@ class TrellisSQLAInterface(SQLAInterface):
         """FAB's sortable columns without Python properties (``sla_state``): SQL
         cannot sort by them, and FAB offered them as sort links."""
         return [c for c in super().get_order_columns_list(list_columns) if self._orderable(c)]
-
-    def apply_order_by(self, query: Any, order_column: str, order_direction: str,
-                       *args: Any, **kwargs: Any) -> Any:
-        """FAB's order; a column SQL cannot sort by (from a hand-made URL's
-        ``_oc_`` parameter) is ignored instead of failing the page."""
-        if order_column and not self._orderable(order_column):
-            order_column = ""
-        return super().apply_order_by(query, order_column, order_direction, *args, **kwargs)
 
     def is_nullable(self, col_name: str) -> bool:
         """A checkbox always has a value: FAB would make a ``NOT NULL`` boolean
@@ -94,17 +91,63 @@ class TrellisSQLAInterface(SQLAInterface):
 
     def get(self, id: Any, *args: Any, **kwargs: Any) -> Any:
         """A record by key, or ``None`` when the user's record rule hides it — also
-        for callers that pass no filters (FAB's actions)."""
-        from trellis import rules
+        for callers that pass no filters (FAB's actions).  Its custom field values
+        are attached (``item.cf_<key>``)."""
+        from trellis import customfields, rules
 
         item = super().get(id, *args, **kwargs)
-        return item if item is None or rules.may_see(item) else None
+        if item is None or not rules.may_see(item):
+            return None
+        if "_trellis_custom_loaded" not in item.__dict__:
+            customfields.load_page(self.session, self.obj, [item])
+        return item
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        """FAB's query; the page's custom field values attached in one query."""
+        from trellis import customfields
+
+        count, items = super().query(*args, **kwargs)
+        customfields.load_page(self.session, self.obj, items)
+        return count, items
+
+    def apply_order_by(self, query: Any, order_column: str, order_direction: str,
+                       *args: Any, **kwargs: Any) -> Any:
+        """FAB's order, or a custom field's (a ``LEFT JOIN`` on its values)."""
+        from trellis import customfields
+
+        if order_column.startswith(customfields.PREFIX):
+            name = customfields.model_name(self.obj)
+            defn = customfields.field(name, order_column) if name else None
+            if defn is not None:
+                return customfields.order_by(query, self.obj, defn, order_direction)
+            order_column = ""
+        if order_column and not self._orderable(order_column):
+            order_column = ""  # a hand-made ``_oc_`` naming a property: ignored, not a 500
+        return super().apply_order_by(query, order_column, order_direction, *args, **kwargs)
 
     def add(self, item: Any, commit: bool = True) -> None:
+        self._stage_custom(item)
         self._saving(lambda: super(TrellisSQLAInterface, self).add(item, commit))
 
     def edit(self, item: Any, commit: bool = True) -> None:
+        self._stage_custom(item)
         self._saving(lambda: super(TrellisSQLAInterface, self).edit(item, commit))
+
+    def _stage_custom(self, item: Any) -> None:
+        """Custom values given with the record (the API's parsed ``cf_*`` keys, or
+        what a form set on it) are written when it commits, in its transaction."""
+        from flask import g
+
+        from trellis import customfields
+
+        values = g.pop("trellis_custom_values", None)
+        if values is None:
+            name = customfields.model_name(self.obj)
+            changed = customfields.attached_changes(item)
+            if name and changed:
+                values, _ = customfields.load(name, changed, partial=True)
+        if values:
+            customfields.stage(self.session, item, values)
 
     def _saving(self, write: Any) -> None:
         from trellis.validation import RecordInvalid

@@ -8,8 +8,9 @@ every export is written to the audit log (action ``exported``, with the row
 count, the format and the filters).
 
 The file has one column per table column of the model (``id`` and foreign-key
-ids included, so it can be edited and imported again), in the order the list
-is sorted.
+ids included, so it can be edited and imported again), then one per custom
+field (``cf_<key>``; multiple choices joined by ``;``, yes/no as Yes/No), in
+the order the list is sorted.
 
 Spreadsheet formula injection: a text cell starting with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return is written with a leading apostrophe
@@ -103,9 +104,34 @@ def write(rows: Iterable[Iterable[Any]], header: list[str], fmt: str) -> tuple[A
     return out, count
 
 
-def _records(query: Any, names: list[str]) -> Iterator[list[Any]]:
+def _records(query: Any, names: list[str], model: str | None = None) -> Iterator[list[Any]]:
+    """The rows of ``query``; with the ``cf_*`` values of registry model ``model``
+    loaded per batch (one query per :data:`BATCH` rows)."""
+    from trellis import customfields
+
+    custom = customfields.definitions(model) if model else []
+    plain = [n for n in names if not n.startswith(customfields.PREFIX)]
+    if not custom:
+        for item in query.yield_per(BATCH):
+            yield [getattr(item, name) for name in plain]
+        return
+    batch: list[Any] = []
+
+    def rows(items: list[Any]) -> Iterator[list[Any]]:
+        values = customfields.values_for(query.session, model, [i.id for i in items], custom)
+        for item in items:
+            yield [*(getattr(item, name) for name in plain),
+                   *(customfields.display(f, values[item.id][f.name])
+                     if f.type in ("multi_choice", "boolean")
+                     else values[item.id][f.name] for f in custom)]
+
     for item in query.yield_per(BATCH):
-        yield [getattr(item, name) for name in names]
+        batch.append(item)
+        if len(batch) >= BATCH:
+            yield from rows(batch)
+            batch = []
+    if batch:
+        yield from rows(batch)
 
 
 def audit_export(model: str, fmt: str, rows: int, filters: dict[str, Any]) -> None:
@@ -141,6 +167,9 @@ def export_view(view: Any, fmt: str) -> Any:
     joined = view._filters.get_joined_filters(view._base_filters)
     query = view.datamodel.apply_all(view.datamodel.session.query(model), joined,
                                      order_column, order_direction)
-    names = columns_of(model)
+    from trellis import customfields
+
+    names = columns_of(model) + [f.name for f in customfields.for_class(model)]
     filters = {k: v for k, v in request.args.items() if k.startswith("_flt_")}
-    return download(fmt, name, names, _records(query, names), audited_as=name, filters=filters)
+    return download(fmt, name, names, _records(query, names, customfields.model_name(model)),
+                    audited_as=name, filters=filters)

@@ -33,18 +33,28 @@ def _ext() -> Any:
     return current_trellis()
 
 
+def _custom() -> dict[str, FeatureSpec]:
+    """The contacts' custom fields as features (``cf_<key>``), read at run time."""
+    from trellis.customfield_conditions import features as custom_features
+
+    return {spec.name: spec for spec in custom_features()}
+
+
 def all() -> list[FeatureSpec]:  # noqa: A001 - the module is read as ``features.all()``
-    """The features of the enabled plugins, by name."""
+    """The features of the enabled plugins and the contacts' custom fields, by name."""
     ext = _ext()
-    return [spec for _, (plugin, spec) in sorted(ext.features.items())
-            if ext.is_enabled(plugin)]
+    offered = {name: spec for name, (plugin, spec) in ext.features.items()
+               if ext.is_enabled(plugin)}
+    return [spec for _, spec in sorted({**_custom(), **offered}.items())]
 
 
 def get(name: str) -> FeatureSpec | None:
     """The feature ``name``, or ``None`` when no enabled plugin offers it."""
     ext = _ext()
     found = ext.features.get(name)
-    if found is None or not ext.is_enabled(found[0]):
+    if found is None:
+        return _custom().get(name) if name.startswith("cf_") else None
+    if not ext.is_enabled(found[0]):
         return None
     return found[1]
 

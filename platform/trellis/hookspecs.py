@@ -128,8 +128,10 @@ def trellis_views() -> list[ViewSpec]:
     pickers, owner defaulting, flashed model-rule errors, the History link (for
     users who may read the audit log), saved views and the list's CSV / XLSX
     export (:mod:`trellis.export`: the list's filters and record rules, audited;
-    ``exportable = False`` turns it off).  Menus of a disabled plugin are hidden
-    and its views answer 404, without a restart.
+    ``exportable = False`` turns it off), and the custom fields admins add to
+    the model (columns, form fields, filters and sort, ``cf_<key>``;
+    docs/customisation.md).  Menus of a disabled plugin are hidden and its views
+    answer 404, without a restart.
     """
 
 
@@ -138,7 +140,9 @@ def trellis_apis() -> list[type]:
     """Return Flask-AppBuilder REST API classes (``BaseApi`` subclasses).
 
     Model APIs should subclass :class:`trellis.api.TrellisModelApi` (or be built
-    with :func:`trellis.api.model_api`), which provides large-table pagination
+    with :func:`trellis.api.model_api`), which reads, writes, validates, filters,
+    sorts and documents the model's custom fields as ``cf_<key>`` keys, and
+    provides large-table pagination
     (capped counts), field errors (including references to missing records or to
     records the user may not see, and 400 for broken model rules),
     ``optional_columns`` for columns a ``before_save`` fills in, record rules,

@@ -550,3 +550,62 @@ class UserSecurity(Model):
     totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     #: The last TOTP time step accepted (a code is never accepted twice).
     totp_last_step: Mapped[Optional[int]] = mapped_column(Integer)
+
+
+class CustomField(Model):
+    """A field an admin added to a registered model (:mod:`trellis.customfields`).
+
+    ``key`` is the stable identifier (the API's ``cf_<key>``), never changed by a
+    label rename; the values live in :class:`CustomValue`."""
+
+    __tablename__ = "trellis_custom_field"
+    __table_args__ = (UniqueConstraint("model", "key", name="uq_trellis_custom_field_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The model registry name (``contact``, ``deal``...).
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    #: text, number, money, date, choice, multi_choice, boolean or link
+    type: Mapped[str] = mapped_column(String(16))
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_value: Mapped[Optional[Decimal]] = mapped_column(Numeric(24, 6))
+    max_value: Mapped[Optional[Decimal]] = mapped_column(Numeric(24, 6))
+    #: The allowed values of a choice or multi_choice field.
+    choices: Mapped[Optional[list]] = mapped_column(JSON)
+    #: The registry name of the model a ``link`` field points to.
+    target_model: Mapped[Optional[str]] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_on: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class CustomValue(Model):
+    """One value of a custom field for one record (one row per chosen value of a
+    multi-choice field), in the typed column of the field's type."""
+
+    __tablename__ = "trellis_custom_value"
+    __table_args__ = (
+        Index("ix_trellis_custom_value_record", "field_id", "record_id"),
+        Index("ix_trellis_custom_value_text", "field_id", "value_text"),
+        Index("ix_trellis_custom_value_num", "field_id", "value_num"),
+        Index("ix_trellis_custom_value_date", "field_id", "value_date"),
+        Index("ix_trellis_custom_value_bool", "field_id", "value_bool"),
+        Index("ix_trellis_custom_value_ref", "field_id", "value_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    field_id: Mapped[int] = mapped_column(ForeignKey("trellis_custom_field.id",
+                                                     ondelete="CASCADE"))
+    #: The record's id in the field's model (any registered model: no foreign key).
+    record_id: Mapped[int] = mapped_column(Integer)
+    value_text: Mapped[Optional[str]] = mapped_column(String(1000))
+    value_num: Mapped[Optional[Decimal]] = mapped_column(Numeric(24, 6))
+    value_date: Mapped[Optional[date]] = mapped_column(Date)
+    value_bool: Mapped[Optional[bool]] = mapped_column(Boolean)
+    value_ref: Mapped[Optional[int]] = mapped_column(Integer)

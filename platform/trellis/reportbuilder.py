@@ -127,6 +127,37 @@ def fields_of(entry: Any) -> dict[str, Field]:
             continue
         label = (field.metadata or {}).get("label") or _humanize(name)
         out[name] = Field(name, label, kind, getattr(entry.model, column.key), _target(column))
+    out.update(_custom_fields(entry))
+    return out
+
+
+#: The report type of each custom field type (multiple choices are not reportable).
+CUSTOM_TYPES = {"text": "text", "choice": "text", "number": "number", "money": "number",
+                "date": "date", "boolean": "boolean", "link": "integer"}
+
+
+def _custom_fields(entry: Any) -> dict[str, Field]:
+    """The model's custom fields, each value a correlated subquery on the indexed
+    ``(field_id, record_id)`` of the value table."""
+    from trellis import customfields
+    from trellis.models import CustomValue as V
+
+    out: dict[str, Field] = {}
+    if customfields.model_name(entry.model) != entry.name:
+        return out
+    registry = current_trellis().registry
+    for defn in customfields.definitions(entry.name):
+        kind = CUSTOM_TYPES.get(defn.type)
+        if kind is None:
+            continue
+        column = (select(getattr(V, defn.column)).where(
+            V.field_id == defn.id, V.record_id == entry.model.id)
+            .limit(1).scalar_subquery())
+        target = None
+        if defn.type == "link" and defn.target_model in registry:
+            linked = registry.get(defn.target_model)
+            target = (linked.model, linked.label)
+        out[defn.name] = Field(defn.name, defn.label, kind, column, target)
     return out
 
 

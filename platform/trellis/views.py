@@ -92,6 +92,55 @@ class TrellisModelView(ModelView):
                                              **(self.search_form_query_rel_fields or {})}
         super().__init__(**kwargs)
 
+    #: Attributes that custom fields extend (their values without custom fields).
+    _CUSTOM_ATTRS = ("list_columns", "add_columns", "edit_columns", "show_columns",
+                     "search_columns", "order_columns", "label_columns",
+                     "formatters_columns", "add_form", "edit_form", "search_form")
+
+    def apply_custom_fields(self, fields: list[Any]) -> None:
+        """Show the model's custom fields (:mod:`trellis.customfields`) in this view's
+        list, record page, forms, filters and sort order.  Called per request when
+        the definitions changed (:func:`trellis.customfield_views.sync_views`)."""
+        from trellis.customfield_views import filter_class, form_field
+        from trellis.customfields import OPERATORS, display
+
+        base = self.__dict__.get("_custom_base")
+        if base is None:
+            base = self._custom_base = {
+                "attrs": {name: getattr(self, name, None) for name in self._CUSTOM_ATTRS},
+                "search": dict(self._filters._search_filters),
+                "all": dict(self._filters._all_filters)}
+        attrs = base["attrs"]
+        names = [f.name for f in fields]
+
+        def extended(columns: Any) -> Any:
+            if not columns:
+                return columns
+            tail = ["trellis_version"] if columns[-1] == "trellis_version" else []
+            head = columns[:-1] if tail else list(columns)
+            return [*head, *names, *tail]
+
+        for name in ("list_columns", "add_columns", "edit_columns", "show_columns",
+                     "search_columns", "order_columns"):
+            setattr(self, name, extended(attrs[name]))
+        self.label_columns = {**attrs["label_columns"], **{f.name: f.label for f in fields}}
+        self.formatters_columns = {**(attrs["formatters_columns"] or {}), **{
+            f.name: (lambda value, f=f: display(f, value)) for f in fields}}
+        filters = {f.name: [filter_class(op)(f.name, self.datamodel)
+                            for op in OPERATORS[f.type]] for f in fields}
+        self._filters._search_filters = {**base["search"], **filters}
+        self._filters._all_filters = {**base["all"], **filters}
+        for form_name in ("add_form", "edit_form"):
+            form = attrs[form_name]
+            if form is not None:
+                setattr(self, form_name, type(form.__name__, (form,),
+                                              {f.name: form_field(f) for f in fields}))
+        if attrs["search_form"] is not None:
+            from wtforms import StringField
+
+            self.search_form = type(attrs["search_form"].__name__, (attrs["search_form"],),
+                                    {f.name: StringField(f.label) for f in fields})
+
     def pre_add(self, item: Any) -> None:
         rules.default_owner(item)
         self._check_rules(item)

@@ -43,6 +43,7 @@ from marshmallow import ValidationError
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from trellis import customfields
 from trellis.audit import jsonable
 from trellis.db import db, utcnow
 from trellis.duplicates import digits
@@ -170,7 +171,7 @@ def fields_of(entry: Any) -> list[str]:
              and n != "id"]
     if "account_id" in columns:
         names.append(ACCOUNT_DOMAIN)
-    return names
+    return names + [f.name for f in customfields.definitions(entry.name)]
 
 
 def match_keys(entry: Any) -> list[str]:
@@ -267,6 +268,8 @@ class Row:
     data: dict[str, Any] = field(default_factory=dict)
     key: str | None = None
     match_id: int | None = None
+    #: parsed custom field values (``cf_*``), written after the record
+    custom: dict[str, Any] = field(default_factory=dict)
 
 
 class Importer:
@@ -356,6 +359,10 @@ class Importer:
         # schema checks the values given, the rules and the database the rest.
         partial = self.orm_path or (row.match_id is not None and self.on_match == "update")
         account_error = row.data.pop("_account_error", None)
+        row.data, custom = customfields.split(row.data)
+        row.custom, custom_errors = customfields.load(
+            self.entry.name, custom,
+            partial=row.match_id is not None and self.on_match == "update")
         try:
             loaded = self.schema.load(row.data, partial=partial)
         except ValidationError as exc:
@@ -366,6 +373,7 @@ class Importer:
             errors = {}
             row.data = loaded if isinstance(loaded, dict) else {
                 k: getattr(loaded, k) for k in row.data}
+        errors.update(custom_errors)
         if account_error:
             errors[ACCOUNT_DOMAIN] = [account_error]
         return errors
@@ -412,11 +420,15 @@ class Importer:
             updates = []
         names = {n for r in updates for n in r.data}
         current = self._current([r.match_id for r in updates], names)
+        custom_now = customfields.values_for(
+            db.session, self.entry.name, [r.match_id for r in updates if r.custom])
         changed: list[tuple[Row, dict[str, Any], dict[str, Any]]] = []
         for row in updates:
             before = current.get(row.match_id, {})
             diff = {k: v for k, v in row.data.items() if before.get(k) != v}
-            if diff:
+            was = custom_now.get(row.match_id, {})
+            row.custom = {k: v for k, v in row.custom.items() if was.get(k) != v}
+            if diff or row.custom:
                 changed.append((row, {k: before.get(k) for k in diff}, diff))
             else:
                 self.counts.unchanged += 1
@@ -424,6 +436,10 @@ class Importer:
             self._write_orm(creates, changed)
         else:
             self._write_bulk(creates, changed)
+        # custom field values: one DELETE per field and one INSERT for the batch
+        customfields.write_values(db.session, self.entry.name, {
+            r.match_id: r.custom for r in [*creates, *(c[0] for c in changed)]
+            if r.custom and r.match_id is not None})
 
     def _uniform(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Every row with the same keys, so the batch is one multi-row INSERT (rows
@@ -447,15 +463,19 @@ class Importer:
         if creates:
             # Core INSERT … VALUES (…), (…) … RETURNING id in pages of rows; the
             # journal needs the set of new ids, not which row got which
-            result = db.session.execute(insert(self.table).returning(self.table.c.id),
-                                        self._uniform([r.data for r in creates]))
+            result = db.session.execute(
+                insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
+                self._uniform([r.data for r in creates]))
             ids = [i for (i,) in result]
+            for row, new_id in zip(creates, ids):
+                row.match_id = new_id  # for its custom field values
             db.session.execute(insert(ImportWrite.__table__), [{
                 "import_id": self.run_id, "action": "created", "record_ids": ids}])
             self.counts.created += len(ids)
         if changed:
-            db.session.execute(update(self.model), [{"id": row.match_id, **diff}
-                                                    for row, _, diff in changed])
+            if any(diff for _, _, diff in changed):
+                db.session.execute(update(self.model), [{"id": row.match_id, **diff}
+                                                        for row, _, diff in changed if diff])
             self._journal_updates(changed)
 
     def _journal_updates(self, changed: list[tuple[Row, dict, dict]]) -> None:
@@ -493,6 +513,7 @@ class Importer:
                 continue
             if old is None:
                 created_ids.append(obj.id)
+                row.match_id = obj.id  # for its custom field values
             else:
                 done.append((row, old, diff))
         if created_ids:
@@ -744,6 +765,7 @@ def revert(import_id: int) -> dict[str, int]:
             ImportWrite.import_id == run.id, ImportWrite.action == "created")):
         for start in range(0, len(ids or []), 5000):
             chunk = ids[start:start + 5000]
+            customfields.delete_values(db.session, run.model, chunk)
             deleted += db.session.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
     run.status = "reverted"
     run.reverted_at = utcnow()

@@ -28,6 +28,8 @@ from trellis.api import TrellisModelApi, model_api
 from trellis import currency, customer, dashboard, reportviews
 from trellis import businesshours, consent, duplicates, outbox_views, privacy, savedviews
 from trellis import two_factor
+from trellis.automation import engine as automation
+from trellis.automation import views as automation_views
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -267,6 +269,8 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(privacy.PrivacyView),
         ViewSpec(outbox_views.OutboxView, "Jobs", icon="fa-cogs", category=admin),
         ViewSpec(savedviews.SavedViewsView, "Saved views", icon="fa-bookmark", category="Me"),
+        ViewSpec(automation_views.AutomationView, "Automation", icon="fa-robot",
+                 category=admin),
     ]
 
 
@@ -277,7 +281,8 @@ def trellis_apis() -> list[type]:
             dashboard.DashboardApi, reportviews.ReportApi, customer.CustomerApi,
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
-            consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi]
+            consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi,
+            automation_views.AutomationApi]
 
 
 @hookimpl
@@ -339,12 +344,24 @@ def trellis_jobs() -> list[JobSpec]:
     return [JobSpec("core.run_event_handler", run_event_handler,
                     description="run a background event handler"),
             JobSpec(EMAIL_JOB, email_notifications,
-                    description="e-mail notifications to users who want them")]
+                    description="e-mail notifications to users who want them"),
+            JobSpec(automation.RUN_JOB, automation.run_rule,
+                    description="run an automation rule on records"),
+            JobSpec(automation.TICK_JOB, automation.tick, retries=0,
+                    description="queue the schedule and date rules that are due")]
 
 
 @hookimpl
 def trellis_schedules() -> list[ScheduleSpec]:
-    return [ScheduleSpec(EMAIL_JOB, interval=300)]
+    return [ScheduleSpec(EMAIL_JOB, interval=300),
+            ScheduleSpec(automation.TICK_JOB, interval=60)]
+
+
+@hookimpl
+def trellis_event_handlers() -> list:
+    from trellis.specs import EventHandler
+
+    return [EventHandler("*", automation.on_event)]
 
 
 @hookimpl

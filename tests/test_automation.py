@@ -370,6 +370,69 @@ def test_the_pages_show_rules_runs_and_a_dry_run(crm, web_login):
     assert "dry run" in web.get("/automation/runs").get_data(as_text=True)
 
 
+def test_the_plugins_actions_through_one_rule(trellis_app_factory, smtp_server, make_user,
+                                             api_login):
+    """marketing.send_template (a real SMTP server receives it), marketing.enrol_journey,
+    scoring.recompute, core.assign and service.create_ticket on a contact."""
+    from trellis import actions
+    from trellis_marketing.models import JourneyEnrolment, Message
+    from trellis_scoring.models import CustomerScore
+
+    controller, collector = smtp_server
+    app = trellis_app_factory(plugins=["sales", "service", "marketing", "scoring"], config={
+        "TRELLIS_SMTP_HOST": controller.hostname, "TRELLIS_SMTP_PORT": controller.port})
+    ids = _customers(app)
+    rep = make_user(app, "rep", ["Sales Rep"])
+    client = app.test_client()
+    headers = api_login(client)
+    with app.app_context():
+        db.session.get(Contact, ids["ann"]).email = "ann@acme.example"
+        db.session.commit()
+    template = client.post("/api/v1/email_template/", headers=headers, json={
+        "name": "Welcome", "subject": "Welcome aboard, {{ contact.first_name }}",
+        "text_body": "Glad to have you."}).get_json()["id"]
+    journey = client.post("/api/v1/journey/", headers=headers, json={
+        "name": "Onboarding", "trigger_kind": "event", "trigger_event": "never.happens",
+        "steps": [{"type": "wait", "hours": 24}]}).get_json()["id"]
+    rule = _create(client, headers, {
+        "name": "Welcome the won", "model": "deal", "enabled": True,
+        "trigger": {"kind": "event", "event": "deal.won"},
+        "actions": [{"action": "marketing.send_template", "params": {"template_id": template}},
+                    {"action": "marketing.enrol_journey", "params": {"journey_id": journey}},
+                    {"action": "scoring.recompute", "params": {}},
+                    {"action": "core.assign", "params": {"owner_id": rep}}]})
+    stages = _stages(client, headers)
+    deal = _deal(client, headers, "Won one", 700, ids["ann"], ids["acme"], stages["Won"])
+    [run] = _runs(app, rule["id"])
+    assert run.status == "done", run.outcome
+    assert [o["result"] for o in run.outcome] == [
+        {"queued": 1, "skipped": 0}, {"enrolled": 1}, {"queued_contacts": 1}, {"assigned": 1}]
+    assert [e.rcpt_tos for e in collector.envelopes] == [["ann@acme.example"]]
+    assert b"Welcome aboard, Ann" in collector.envelopes[0].content
+    with app.app_context():
+        from trellis_sales.models import Deal
+
+        assert db.session.scalar(select(Message.status)) == "sent"
+        assert db.session.scalars(select(JourneyEnrolment.contact_id)).all() == [ids["ann"]]
+        assert db.session.scalar(select(CustomerScore.contact_id).where(
+            CustomerScore.contact_id == ids["ann"])) == ids["ann"]
+        assert db.session.get(Deal, deal).owner_id == rep
+        # a ticket for a contact: linked to the contact and the contact's company
+        assert actions.run(db.session, "service.create_ticket", "contact", [ids["gil"]],
+                           {"subject": "Call {{ record.first_name }}"})["tickets"] == 1
+        db.session.commit()
+        # bad parameters: a field error, nothing done
+        with pytest.raises(actions.ActionError) as bad:
+            actions.run(db.session, "marketing.send_template", "deal", [deal],
+                        {"template_id": 999})
+        assert "template_id" in bad.value.messages
+        with pytest.raises(actions.ActionError) as bad:
+            actions.run(db.session, "core.assign", "tag", [1], {"owner_id": rep})
+        assert "action" in bad.value.messages
+        db.session.rollback()
+    assert _tickets(app)[-1] == ("Call Gil", ids["gil"], ids["globex"], "normal")
+
+
 # ------------------------------------------------------------------ production path
 
 

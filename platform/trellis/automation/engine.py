@@ -214,7 +214,8 @@ def _do_actions(session: Any, model: str, steps: list[dict[str, Any]], ids: list
                     session.flush()  # record events now, inside the chain
                 outcome.append({"action": step["action"], "ok": True, "result": result})
             except Exception as exc:  # noqa: BLE001 - logged on the run, the others go on
-                log.warning("automation action %s failed: %s", step["action"], exc)
+                log.warning("automation action %s failed: %s", step["action"], exc,
+                            exc_info=True)
                 outcome.append({"action": step["action"], "ok": False,
                                 "error": f"{type(exc).__name__}: {exc}"[:2000]})
     return outcome

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -221,6 +221,22 @@ def test_field_changed_to_a_value_triggers_only_that_change(crm):
         client.put(f"/api/v1/contact/{ids[person]}", headers=headers, json={"title": title})
     assert _tagged(app, "vip") == {ids["al"]}  # Ann: other value; Gil: not Acme
     assert [r.status for r in _runs(app, rule["id"])] == ["done", "no_match"]
+
+
+def test_a_deleted_record_triggers_its_rule_with_its_id(crm):
+    from trellis.models import Notification
+
+    app, client, headers, ids = crm
+    rule = _create(client, headers, {
+        "name": "Tell me about deletions", "model": "contact", "enabled": True,
+        "trigger": {"kind": "record", "on": "deleted"},
+        "actions": [{"action": "core.notify", "params": {"subject": "A contact was deleted",
+                                                          "user_id": 1}}]})
+    assert client.delete(f"/api/v1/contact/{ids['gus']}", headers=headers).status_code == 200
+    [run] = _runs(app, rule["id"])
+    assert (run.trigger, run.matched_ids, run.status) == ("contact.deleted", [ids["gus"]], "done")
+    with app.app_context():
+        assert db.session.scalar(select(Notification.subject)) == "A contact was deleted"
 
 
 def test_versions_and_restore(crm):

@@ -157,8 +157,8 @@ def check(data: Any) -> dict[str, list[str]]:
                 actions_api.validate_params(step["action"], model, step.get("params") or {})
             except actions_api.ActionError as exc:
                 for key, messages in exc.messages.items():
-                    where = f"actions.{i}.action" if key == "action" else f"actions.{i}.params.{key}"
-                    errors[where] = list(messages)
+                    where = "action" if key == "action" else f"params.{key}"
+                    errors[f"actions.{i}.{where}"] = list(messages)
     return errors
 
 

@@ -184,8 +184,12 @@ def on_event(evt: events.Event) -> None:
 
 
 def _matching(rule_or_def: Any, ids: list[int] | None) -> list[int]:
+    """The records among ``ids`` (``None``: all) matching the rule's conditions."""
     model = rule_or_def["model"] if isinstance(rule_or_def, dict) else rule_or_def.model
     tree = rule_or_def["conditions"] if isinstance(rule_or_def, dict) else rule_or_def.conditions
+    trigger = rule_or_def["trigger"] if isinstance(rule_or_def, dict) else rule_or_def.trigger
+    if (trigger or {}).get("on") == "deleted" and ids is not None:
+        return sorted(set(ids))  # gone: nothing to test, the actions get the ids
     entry = _registry().get(model)
     query = conditions.records(tree, model)
     if ids is not None:

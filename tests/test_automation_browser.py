@@ -41,8 +41,8 @@ def test_build_dry_run_and_save_a_rule(trellis_app_factory, watched_page, api_lo
         expect(page.locator("#automation-builder")).to_have_attribute("data-ready", "1")
         page.fill("#rule-name", "Onboard big wins")
         page.select_option("#rule-model", "deal")
-        expect(page.locator("#actions-list [data-key=action] option[value='service.create_ticket']")
-               ).to_have_count(1)
+        expect(page.locator("#trigger-date-field option[value='expected_close']")
+               ).to_have_count(1)  # the deal's fields have arrived
         page.select_option("#trigger-kind", "event")
         page.fill("#trigger-event", "deal.won")
         page.check("#rule-enabled")
@@ -77,6 +77,10 @@ def test_build_dry_run_and_save_a_rule(trellis_app_factory, watched_page, api_lo
         with page.expect_navigation():
             page.click("#save-rule")
         expect(page.locator("#automation-builder")).to_have_attribute("data-ready", "1")
+        with app.app_context():
+            rule = db.session.scalar(select(AutomationRule))
+            assert (rule.model, rule.trigger, rule.enabled) == (
+                "deal", {"kind": "event", "event": "deal.won"}, True)
         # the saved rule comes back into the builder
         expect(page.locator("#rules-root .rule-row [data-key=field]")).to_have_value("amount")
         expect(page.locator("#trigger-event")).to_have_value("deal.won")

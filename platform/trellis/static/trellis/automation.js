@@ -129,7 +129,7 @@
       (data.date_fields || []).forEach(function (f) { dates.appendChild(el("option", {value: f, text: f})); });
       $("actions-list").textContent = "";
       ((rule && rule.actions) || [{}]).forEach(function (step) { $("actions-list").appendChild(actionRow(step)); });
-      loadTrigger(rule ? rule.trigger : null);
+      if (rule) { loadTrigger(rule.trigger); } else { showTrigger(); }
     });
   }
 
@@ -181,6 +181,7 @@
     } else if (res.body.result.models.some(function (m) { return m.name === "contact"; })) {
       models.value = "contact";
     }
+    if (!initial) { loadTrigger(null); }
     return loadModel(models.value, initial);
   }).then(function () { root.setAttribute("data-ready", "1"); });
 

@@ -92,7 +92,8 @@
                                  title: p.description || k});
         var v = (values || {})[k];
         if (v !== undefined && v !== null) { input.value = typeof v === "string" ? v : JSON.stringify(v); }
-        params.appendChild(input);
+        params.appendChild(el("label", {"class": "action-param"},
+                              [document.createTextNode(k + (p.required ? " *" : "") + " "), input]));
       });
     }
     if (step && step.action) { sel.value = step.action; }

@@ -100,6 +100,21 @@ def test_a_rolled_back_savepoint_drops_only_what_it_queued(captured):
     assert capture.events[0].changes["first_name"]["new"] == "Kept"
 
 
+def test_a_released_savepoint_keeps_its_writes_pending(captured):
+    """SQLAlchemy reports a released SAVEPOINT as a commit: its writes are still
+    uncommitted, so an event queued after it must wait for the real commit."""
+    from sqlalchemy import insert
+
+    app, capture = captured
+    with app.app_context():
+        with db.session.begin_nested():
+            db.session.execute(insert(Contact), [{"first_name": "In", "last_name": "Savepoint"}])
+        emit("after.savepoint")
+        assert capture.names() == []
+        db.session.commit()
+    assert capture.names() == ["after.savepoint"]
+
+
 def test_a_handler_that_keeps_triggering_itself_is_stopped(trellis_app_factory, caplog):
     calls = []
 

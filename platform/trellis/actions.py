@@ -97,6 +97,17 @@ def contact_ids(session: Any, model: str, ids: list[int]) -> list[int]:
         select(column).where(entry.model.id.in_(ids), column.is_not(None)))))
 
 
+def record_data(session: Any, model: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """``{id: fields}`` of records ``ids`` of ``model`` as its registry schema dumps
+    them, JSON-safe (one query): what action templates see as ``record``."""
+    import json
+
+    entry = _ext().registry.get(model)
+    schema = entry.schema()
+    rows = session.scalars(select(entry.model).where(entry.model.id.in_(ids))) if ids else []
+    return {r.id: json.loads(json.dumps(schema.dump(r), default=str)) for r in rows}
+
+
 def _owner_ids(session: Any, model: str, ids: list[int]) -> list[int]:
     entry = _ext().registry.get(model)
     field = entry.spec.owner_field
@@ -110,15 +121,53 @@ def _owner_ids(session: Any, model: str, ids: list[int]) -> list[int]:
 # ------------------------------------------------------------------ the core's actions
 
 
+def account_ids(session: Any, model: str, ids: list[int]) -> list[int]:
+    """The accounts of records ``ids`` of registry model ``model``: the ids for
+    accounts, the record's ``account_id`` column when it has one, else its
+    contact's account."""
+    from trellis.models import Contact
+
+    entry = _ext().registry.get(model)
+    if not ids:
+        return []
+    if model == "account":
+        column = entry.model.id
+    elif "account_id" in entry.model.__table__.columns:
+        column = entry.model.account_id
+    else:
+        people = contact_ids(session, model, ids)
+        return sorted(set(session.scalars(select(Contact.account_id).where(
+            Contact.id.in_(people), Contact.account_id.is_not(None))))) if people else []
+    return sorted(set(session.scalars(
+        select(column).where(entry.model.id.in_(ids), column.is_not(None)))))
+
+
+def _tag_targets(session: Any, model: str, ids: list[int], on: str) -> list[int]:
+    """The contacts a tag goes on: the records' contacts, or every contact of the
+    records' accounts (``on="account"``)."""
+    from trellis.models import Contact
+
+    if on == "account":
+        accounts = account_ids(session, model, ids)
+        return sorted(set(session.scalars(select(Contact.id).where(
+            Contact.account_id.in_(accounts))))) if accounts else []
+    return contact_ids(session, model, ids)
+
+
 class TagParams(Schema):
     tag = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    on = fields.String(load_default="contact", validate=validate.OneOf(
+        ("contact", "account"), error="Must be contact or account."),
+        metadata={"description": "contact: the record's contact; account: every contact "
+                                 "of the record's account"})
 
 
 def add_tag(session: Any, model: str, ids: list[int], params: dict[str, Any]) -> dict[str, int]:
-    """Tag the records' contacts (the tag is created when it does not exist)."""
+    """Tag the records' contacts, or every contact of their accounts (the tag is
+    created when it does not exist)."""
     from trellis.models import Tag, contact_tag
 
-    targets = contact_ids(session, model, ids)
+    targets = _tag_targets(session, model, ids, params["on"])
     name = params["tag"].strip()
     tag = session.scalar(select(Tag).where(Tag.name == name))
     if tag is None:
@@ -136,10 +185,10 @@ def add_tag(session: Any, model: str, ids: list[int], params: dict[str, Any]) ->
 
 
 def remove_tag(session: Any, model: str, ids: list[int], params: dict[str, Any]) -> dict[str, int]:
-    """Remove a tag from the records' contacts."""
+    """Remove a tag from the records' contacts (or their accounts' contacts)."""
     from trellis.models import Tag, contact_tag
 
-    targets = contact_ids(session, model, ids)
+    targets = _tag_targets(session, model, ids, params["on"])
     tag_id = session.scalar(select(Tag.id).where(Tag.name == params["tag"].strip()))
     if tag_id is None or not targets:
         return {"untagged": 0}
@@ -177,6 +226,30 @@ def update_field(session: Any, model: str, ids: list[int], params: dict[str, Any
     return {"updated": len(records)}
 
 
+class AssignParams(Schema):
+    owner_id = fields.Integer(required=True, metadata={"description": "the new owner (user id)"})
+
+
+def assign(session: Any, model: str, ids: list[int], params: dict[str, Any]) -> dict[str, int]:
+    """Give the records to another owner (the model's ``owner_field``), through the
+    ORM so the model's rules, the audit log and record events apply."""
+    from flask_appbuilder.security.sqla.models import User
+
+    entry = _ext().registry.get(model)
+    field = entry.spec.owner_field
+    if not field:
+        raise ActionError({"action": [f"{entry.label} records have no owner."]})
+    if session.get(User, params["owner_id"]) is None:
+        raise ActionError({"owner_id": [f"No user with id {params['owner_id']}."]})
+    records = session.scalars(select(entry.model).where(
+        entry.model.id.in_(ids), getattr(entry.model, field).is_distinct_from(
+            params["owner_id"]))).all()
+    for record in records:
+        setattr(record, field, params["owner_id"])
+    session.flush()
+    return {"assigned": len(records)}
+
+
 class NotifyParams(Schema):
     subject = fields.String(required=True, validate=validate.Length(min=1, max=255))
     body = fields.String(load_default=None, allow_none=True)
@@ -200,6 +273,9 @@ def core_actions() -> list[ActionSpec]:
         ActionSpec("core.add_tag", "Add a tag", TagParams, add_tag, models=("*",),
                    description="Tags the record's contact."),
         ActionSpec("core.remove_tag", "Remove a tag", TagParams, remove_tag, models=("*",)),
+        ActionSpec("core.assign", "Assign to a user", AssignParams, assign,
+                   models=("*",), description="Makes a user the owner of the record "
+                                              "(models with an owner)."),
         ActionSpec("core.update_field", "Update a field", UpdateFieldParams, update_field,
                    models=("*",)),
         ActionSpec("core.notify", "Send a notification", NotifyParams, notify_owner,

@@ -23,6 +23,12 @@ Every leaf is *null-safe* (never SQL ``NULL``), so ``not`` is the exact
 complement of its operand: ``not (email contains "x")`` includes contacts
 without an e-mail address.
 
+Automation rules test records of any registered model with the same trees
+(:func:`records`): inside :func:`for_model` the type ``record`` compares the
+record's own fields and those of the records its foreign keys point at
+(``amount``, ``account.industry``, ``stage.is_won``), and every other type
+tests the record's contact (through the model's ``contact_field``).
+
 Built-in condition types: ``field`` (a contact or its account's field compared
 with a value), ``tag``, ``activity`` (of a type, within N days, optional subject
 and payload match, at least N times), ``purchase`` (total spent, number of
@@ -41,7 +47,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import Select, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import Select, and_, exists, false, func, literal, not_, or_, select, true
 
 #: Deepest nesting of groups accepted.
 MAX_DEPTH = 12
@@ -56,6 +62,7 @@ DATE_OPS = ("before", "after", "within_days", "older_than_days", "within_next_da
             "is_not_empty")
 #: Date operators whose value is a number of days from now.
 DAY_OPS = ("within_days", "older_than_days", "within_next_days")
+BOOL_OPS = ("is_true", "is_false")
 COMPARE = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__",
            "lte": "__le__"}
 
@@ -176,7 +183,7 @@ def _field_columns() -> dict[str, tuple[Any, str, str]]:
 
 
 def _ops_of(kind: str) -> tuple[str, ...]:
-    return {"text": TEXT_OPS, "number": NUMBER_OPS, "date": DATE_OPS}[kind]
+    return {"text": TEXT_OPS, "number": NUMBER_OPS, "date": DATE_OPS, "boolean": BOOL_OPS}[kind]
 
 
 def _check_compare(kind: str, node: dict[str, Any], op_key: str = "op",
@@ -213,6 +220,10 @@ def _check_compare(kind: str, node: dict[str, Any], op_key: str = "op",
 
 def _compare(column: Any, kind: str, op: str, value: Any) -> Any:
     """A null-safe comparison of ``column`` with ``value``."""
+    if op == "is_true":
+        return and_(column.is_not(None), column == true())
+    if op == "is_false":
+        return or_(column.is_(None), column == false())
     if op == "is_empty":
         if kind == "text":
             return or_(column.is_(None), func.trim(column) == "")
@@ -469,6 +480,128 @@ BUILTIN: list[ConditionType] = [
 ]
 
 
+# ------------------------------------------------------------------ record (automation)
+
+#: The registry model whose records a tree tests (:func:`for_model`), else ``None``.
+_MODEL: ContextVar[str | None] = ContextVar("trellis_conditions_model", default=None)
+
+
+@contextmanager
+def for_model(model: str | None) -> Iterator[None]:
+    """Validate and compile trees for records of registry model ``model``: the
+    ``record`` type is offered, and the other types test the record's contact."""
+    token = _MODEL.set(model)
+    try:
+        yield
+    finally:
+        _MODEL.reset(token)
+
+
+def _kind_of(column: Any) -> str | None:
+    from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, Numeric, String, Text
+
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return "boolean"
+    if isinstance(kind, (Integer, Numeric, Float)):
+        return "number"
+    if isinstance(kind, (Date, DateTime)):
+        return "date"
+    if isinstance(kind, (String, Text)) and not isinstance(kind, JSON):
+        return "text"
+    return None
+
+
+def record_fields(model: str) -> dict[str, tuple[Any, str, str]]:
+    """``{name: (expression, kind, label)}``: the fields of ``model`` a ``record``
+    condition compares — its columns, and ``<relation>.<column>`` of the registered
+    record each foreign key points at (``account.industry``), as a correlated
+    scalar subquery."""
+    from trellis.extension import current_trellis
+
+    registry = current_trellis().registry
+    entry = registry.get(model)
+    table = entry.model.__table__
+    by_table = {e.model.__table__.name: e for e in registry}
+    out: dict[str, tuple[Any, str, str]] = {}
+    related = []
+    for column in table.columns:
+        kind = _kind_of(column)
+        if kind is None or column.key.startswith("_"):
+            continue
+        attr = getattr(entry.model, column.key, None)
+        if attr is None:
+            continue
+        out[column.key] = (attr, kind, column.key.replace("_", " ").capitalize())
+        for fk in column.foreign_keys:
+            target = by_table.get(fk.column.table.name)
+            if target is not None and column.key.endswith("_id"):
+                related.append((column.key[:-3], attr, target))
+    for prefix, attr, target in related:
+        for column in target.model.__table__.columns:
+            kind = _kind_of(column)
+            if kind is None or column.key in ("id",) or column.key.startswith("_"):
+                continue
+            value = (select(getattr(target.model, column.key))
+                     .where(target.model.id == attr).scalar_subquery())
+            out[f"{prefix}.{column.key}"] = (
+                value, kind, f"{target.label}: {column.key.replace('_', ' ')}")
+    return out
+
+
+def _check_record(node: dict[str, Any]) -> dict[str, list[str]]:
+    model = _MODEL.get()
+    if model is None:
+        return {"type": ["Record conditions apply only to automation rules."]}
+    fields_ = record_fields(model)
+    name = node.get("field")
+    if name not in fields_:
+        return {"field": [f"Must be one of: {', '.join(fields_)}."]}
+    return _check_compare(fields_[name][1], node)
+
+
+def _compile_record(node: dict[str, Any], contact_id: Any) -> Any:
+    value, kind, _ = record_fields(_MODEL.get())[node["field"]]
+    return _safe(_compare(value, kind, node["op"], node.get("value")))
+
+
+RECORD = ConditionType(
+    "record", "Record field", _check_record, _compile_record,
+    params={"field": {"kind": "choice", "required": True},
+            "op": {"kind": "choice", "required": True}, "value": {"kind": "any"}},
+    description="A field of the record itself, or of a record it points at "
+                "(its account, its stage...).")
+
+
+def contact_column(model: str) -> Any:
+    """The column holding the contact of a record of ``model``, or ``None``."""
+    from trellis.extension import current_trellis
+
+    entry = current_trellis().registry.get(model)
+    if model == "contact":
+        return entry.model.id
+    field = entry.spec.contact_field
+    return getattr(entry.model, field) if field else None
+
+
+def records(tree: Any, model: str) -> Select:
+    """``select(<model>.id)`` of the records of registry ``model`` matching ``tree``
+    (``None``: every record), in one statement.  Raises :class:`ConditionError`."""
+    from trellis.extension import current_trellis
+
+    entry = current_trellis().registry.get(model)
+    query = select(entry.model.id)
+    if tree is None:
+        return query
+    with for_model(model):
+        errors = validate(tree)
+        if errors:
+            raise ConditionError(errors)
+        contact = contact_column(model)
+        return query.where(expression(tree, contact if contact is not None
+                                      else literal(None)))
+
+
 # ------------------------------------------------------------------ registry
 
 
@@ -477,6 +610,8 @@ def available() -> dict[str, ConditionType]:
     from trellis.extension import current_trellis
 
     types = {t.name: t for t in BUILTIN}
+    if _MODEL.get() is not None:
+        types[RECORD.name] = RECORD
     ext = current_trellis()
     for plugin, contributed in ext.plugins.call_each("trellis_condition_types"):
         if not ext.is_enabled(plugin):
@@ -488,11 +623,22 @@ def available() -> dict[str, ConditionType]:
     return types
 
 
-def describe() -> list[dict[str, Any]]:
-    """The condition types for the rule builder (names, labels, parameters, choices)."""
+def describe(model: str | None = None) -> list[dict[str, Any]]:
+    """The condition types for the rule builder (names, labels, parameters, choices);
+    with ``model``, for automation rules on its records (``record`` included)."""
+    with for_model(model):
+        return _describe(model)
+
+
+def _describe(model: str | None) -> list[dict[str, Any]]:
     out = []
     for spec in available().values():
+        if model is not None and spec.name != "record" and contact_column(model) is None:
+            continue  # a record without a contact: only its own fields
         params = {k: dict(v) for k, v in (spec.params or {}).items()}
+        if spec.name == "record":
+            params["field"]["choices"] = [{"name": n, "label": lbl, "kind": k}
+                                          for n, (_, k, lbl) in record_fields(model).items()]
         if spec.name == "field":
             params["field"]["choices"] = [{"name": n, "label": lbl, "kind": k}
                                           for n, (_, k, lbl) in _field_columns().items()]
@@ -506,7 +652,7 @@ def describe() -> list[dict[str, Any]]:
     return out
 
 
-OPERATORS = {"text": TEXT_OPS, "number": NUMBER_OPS, "date": DATE_OPS}
+OPERATORS = {"text": TEXT_OPS, "number": NUMBER_OPS, "date": DATE_OPS, "boolean": BOOL_OPS}
 
 
 # ------------------------------------------------------------------ validate / compile
@@ -548,6 +694,11 @@ def _walk(node: Any, path: str, depth: int, types: dict[str, ConditionType],
     if kind not in types:
         errors[key("type")] = [f"Must be one of: {', '.join(types)} (or a group: and, or, "
                                f"not)."]
+        return
+    model = _MODEL.get()
+    if model is not None and kind != "record" and contact_column(model) is None:
+        errors[key("type")] = [f"{model} records have no contact: only record conditions "
+                               f"apply."]
         return
     for name, messages in (types[kind].check(node) or {}).items():
         errors[key(name)] = list(messages)
@@ -605,4 +756,5 @@ def matches(session: Any, tree: Any, contact_ids: list[int]) -> set[int]:
 
 
 __all__ = ["ConditionError", "ConditionType", "available", "compile", "describe",
-           "expression", "matches", "validate", "activity_where", "as_of"]
+           "expression", "matches", "validate", "activity_where", "as_of", "for_model",
+           "record_fields", "records", "contact_column"]

@@ -29,6 +29,8 @@ from trellis import currency, customer, dashboard, reportviews
 from trellis import businesshours, consent, duplicates, outbox_views, privacy, savedviews
 from trellis import two_factor
 from trellis import customfield_conditions, customfield_views
+from trellis.automation import engine as automation
+from trellis.automation import views as automation_views
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.events import run_event_handler
 from trellis.health import health
@@ -270,6 +272,8 @@ def trellis_views() -> list[ViewSpec]:
         ViewSpec(savedviews.SavedViewsView, "Saved views", icon="fa-bookmark", category="Me"),
         ViewSpec(customfield_views.CustomFieldsView, "Custom fields", icon="fa-list-alt",
                  category=admin),
+        ViewSpec(automation_views.AutomationView, "Automation", icon="fa-robot",
+                 category=admin),
     ]
 
 
@@ -281,7 +285,7 @@ def trellis_apis() -> list[type]:
             SearchApi, businesshours.BusinessCalendarApi,
             businesshours.HolidayApi, inbox.NotificationApi, inbox.PreferencesApi,
             consent.ConsentApi, privacy.PrivacyApi, outbox_views.JobsApi,
-            customfield_views.CustomFieldApi]
+            customfield_views.CustomFieldApi, automation_views.AutomationApi]
 
 
 @hookimpl
@@ -343,12 +347,24 @@ def trellis_jobs() -> list[JobSpec]:
     return [JobSpec("core.run_event_handler", run_event_handler,
                     description="run a background event handler"),
             JobSpec(EMAIL_JOB, email_notifications,
-                    description="e-mail notifications to users who want them")]
+                    description="e-mail notifications to users who want them"),
+            JobSpec(automation.RUN_JOB, automation.run_rule,
+                    description="run an automation rule on records"),
+            JobSpec(automation.TICK_JOB, automation.tick, retries=0,
+                    description="queue the schedule and date rules that are due")]
 
 
 @hookimpl
 def trellis_schedules() -> list[ScheduleSpec]:
-    return [ScheduleSpec(EMAIL_JOB, interval=300)]
+    return [ScheduleSpec(EMAIL_JOB, interval=300),
+            ScheduleSpec(automation.TICK_JOB, interval=60)]
+
+
+@hookimpl
+def trellis_event_handlers() -> list:
+    from trellis.specs import EventHandler
+
+    return [EventHandler("*", automation.on_event)]
 
 
 @hookimpl

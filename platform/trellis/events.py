@@ -14,8 +14,10 @@ from __future__ import annotations
 import fnmatch
 import logging
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from flask import current_app
 
@@ -27,6 +29,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: The automation rules whose actions are running now (outermost first).
+_CHAIN: ContextVar[tuple[int, ...]] = ContextVar("trellis_event_chain", default=())
+
+
+def current_chain() -> list[int]:
+    """The rules (ids) whose actions are running now; events fired meanwhile carry it."""
+    return list(_CHAIN.get())
+
+
+@contextmanager
+def caused_by(chain: list[int]) -> Iterator[None]:
+    """Mark every event fired inside the block (record events at flush, named events)
+    as caused by the automation rules ``chain``, so a rule its own action triggers
+    again can be stopped (:mod:`trellis.automation`)."""
+    token = _CHAIN.set(tuple(int(i) for i in chain))
+    try:
+        yield
+    finally:
+        _CHAIN.reset(token)
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,8 @@ class Event:
     plugin: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     occurred_at: str = field(default_factory=lambda: utcnow().isoformat())
+    #: The automation rules whose actions fired this event (:func:`caused_by`).
+    chain: list[int] = field(default_factory=current_chain)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -369,7 +369,7 @@ def trellis_actions() -> list[ActionSpec]:
     every enabled plugin's actions (``sales.create_task``, ``core.add_tag``...)
     and run them by name with validated parameters (:func:`trellis.actions.run`).
     Action names start with the plugin's name; a name offered twice fails the
-    second plugin.
+    second plugin.  docs/plugins.md, *Writing an action*, shows one.
     """
 
 
@@ -468,7 +468,8 @@ def trellis_condition_types() -> list[Any]:
     kinds of conditions on contacts that marketing segments (and automation
     rules) combine in a JSON tree with ``and`` / ``or`` / ``not``;
     :mod:`trellis.conditions` compiles the tree to one SQL query
-    (docs/marketing.md).  ``check(node)`` returns ``{key: [messages]}`` for the
+    (docs/marketing.md).  In an automation rule they test the record's contact;
+    the core's ``record`` type tests the record itself (docs/automation.md).  ``check(node)`` returns ``{key: [messages]}`` for the
     node's own keys; ``compile(node, contact_id)`` returns a SQL boolean
     expression, never ``NULL``, correlated with the contact id column it is given.
     Names are global (start them with your plugin's name); types of a disabled

@@ -126,6 +126,8 @@ def _wrote_set_based(state: Any) -> None:
 
 @sa_event.listens_for(TrellisSession, "after_commit")
 def _committed(session: Any) -> None:
+    if session.in_nested_transaction():
+        return  # SQLAlchemy calls this for a released SAVEPOINT too: still uncommitted
     session.info.pop(_WROTE, None)
 
 

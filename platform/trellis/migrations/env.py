@@ -4,6 +4,7 @@ from alembic import context
 
 from trellis.db import Model
 import trellis.models  # noqa: F401 - the core tables, for autogenerate
+import trellis.automation.models  # noqa: F401
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -146,6 +146,13 @@ def trellis_roles() -> list[RoleSpec]:
 
 
 @hookimpl
+def trellis_actions() -> list:
+    from trellis_marketing.actions import actions
+
+    return actions()
+
+
+@hookimpl
 def trellis_migrations() -> str:
     return str(Path(__file__).parent / "migrations" / "versions")
 

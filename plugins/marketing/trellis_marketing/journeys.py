@@ -278,6 +278,12 @@ def track_segments(session: Any, journeys: list[Journey], now: datetime) -> int:
     return enrolled
 
 
+def enrol_contacts(session: Any, journey: Journey, contact_ids: list[int],
+                   now: datetime) -> int:
+    """Enrol the contacts ``contact_ids`` who may enter (an automation action)."""
+    return _enrol_ids(session, journey, list(contact_ids), now, None)
+
+
 def enrol_contact(session: Any, journey: Journey, contact_id: int, context: dict[str, Any],
                   now: datetime) -> int:
     """Enrol one contact (an event trigger); 0 when they may not enter."""
@@ -477,7 +483,8 @@ def call_webhook(journey_id: int, step: int, enrolment_ids: list[int]) -> dict[s
 
 
 def send_messages(batch_size: int = 50) -> dict[str, int]:
-    """Job ``marketing.send_journey_messages``: send queued journey e-mail."""
+    """Job ``marketing.send_journey_messages``: send queued e-mail outside campaigns
+    (journey steps, the ``marketing.send_template`` action)."""
     from trellis.settings import get_settings
     from trellis_marketing.campaigns import PLUGIN, Renderer, _Throttle, claim, send_claimed
 
@@ -486,7 +493,8 @@ def send_messages(batch_size: int = 50) -> dict[str, int]:
     renderer = Renderer(session)
     totals = {"sent": 0, "failed": 0, "bounced": 0, "skipped": 0}
     while True:
-        token, ids = claim(session, Message.journey_id.is_not(None), batch_size)
+        # journey e-mail and automation's marketing.send_template: no campaign
+        token, ids = claim(session, Message.campaign_id.is_(None), batch_size)
         if not ids:
             return totals
         for key, value in send_claimed(session, token, ids, throttle, renderer, {}).items():

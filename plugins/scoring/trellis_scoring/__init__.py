@@ -190,5 +190,12 @@ def trellis_record_panels() -> list:
 
 
 @hookimpl
+def trellis_actions() -> list:
+    from trellis_scoring.customer_data import actions
+
+    return actions()
+
+
+@hookimpl
 def trellis_migrations() -> str:
     return str(Path(__file__).parent / "migrations" / "versions")

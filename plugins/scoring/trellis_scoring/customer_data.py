@@ -5,12 +5,14 @@ its own input feature (``loyalty_months``) and its results (``crm_value``,
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from marshmallow import Schema
 from sqlalchemy import Select, func, select
 
 from trellis import purchases
 from trellis.db import utcnow
-from trellis.specs import FeatureSpec
+from trellis.specs import ActionSpec, FeatureSpec
 from trellis.sqlfuncs import month_bucket
 from trellis_scoring.models import CRM_VALUE, CustomerScore, ScoringModel
 
@@ -69,3 +71,28 @@ def features() -> list[FeatureSpec]:
         FeatureSpec("rfm_segment", "RFM segment", rfm_segment, kind="text",
                     description="champions, loyal, at risk, hibernating... (docs/scoring.md)"),
     ]
+
+
+# ------------------------------------------------------------------ actions
+
+
+class RecomputeParams(Schema):
+    """``scoring.recompute`` takes no parameters."""
+
+
+def recompute(session: Any, model: str, ids: list[int], params: dict[str, Any]) -> dict:
+    """Queue the rescoring of the records' contacts (``scoring.recompute_contacts``,
+    after the caller commits)."""
+    from trellis.actions import contact_ids
+    from trellis.jobs import enqueue
+
+    targets = contact_ids(session, model, ids)
+    if targets:
+        enqueue("scoring.recompute_contacts", contact_ids=targets)
+    return {"queued_contacts": len(targets)}
+
+
+def actions() -> list[ActionSpec]:
+    return [ActionSpec("scoring.recompute", "Recompute scores", RecomputeParams, recompute,
+                       models=("*",), description="Rescores the record's contact in every "
+                                                  "active scoring model.")]

@@ -243,5 +243,12 @@ def trellis_schedules() -> list[ScheduleSpec]:
 
 
 @hookimpl
+def trellis_actions() -> list:
+    from trellis_service.actions import actions
+
+    return actions()
+
+
+@hookimpl
 def trellis_migrations() -> str:
     return str(Path(__file__).parent / "migrations" / "versions")

@@ -203,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="gunicorn workers per server (default 2 × cores + 1)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--force", action="store_true", help="regenerate the data")
+    parser.add_argument("--smoke", action="store_true",
+                        help="as few samples as possible: checks that everything runs "
+                             "(tests/test_bench_smoke.py), the figures mean little")
     parser.add_argument("--out", default=str(RESULTS), help="where results go")
     parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds any one benchmark may take")
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx = {"url": url, "server": args.server, "scale": args.scale, "seed": args.seed,
            "sizes": data["sizes"], "database": data["database"],
            "empty_database": dataset.template_name(data["database"]),
-           "duration": args.duration or (2 if quick else 10), "warmup": 1 if quick else 3,
+           "duration": args.duration or (1 if args.smoke else 2 if quick else 10),
+           "warmup": 0.2 if args.smoke else 1 if quick else 3, "smoke": args.smoke,
            "workers": args.workers, "concurrency": args.concurrency,
            "log_dir": str(out_dir / f"{stamp}-logs")}
     runs = []

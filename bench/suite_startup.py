@@ -51,9 +51,10 @@ def sample(kind: str, env: dict) -> dict:
 
 def run(job: dict) -> dict:
     env = {**generate.trellis_env(job["url"]), "BENCH_DATABASE_URL": job["url"]}
-    repeat = 3 if job["scale"] < 0.1 else 5
+    repeat = 1 if job.get("smoke") else 3 if job["scale"] < 0.1 else 5
     samples: dict[str, list[dict]] = {"all": [], "core": [], "baseline": []}
-    sample("all", env)  # warm the file cache (.pyc) once, not measured
+    if not job.get("smoke"):
+        sample("all", env)  # warm the file cache (.pyc) once, not measured
     for n in range(repeat):
         for kind in ("all", "core", "baseline"):
             samples[kind].append(sample(kind, env))

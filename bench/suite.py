@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    commit = _commit()  # what the benchmark processes import
     url, data = dataset.ensure(args.scale, args.seed, args.server, args.force)
     quick = args.scale < 0.1
     ctx = {"url": url, "server": args.server, "scale": args.scale, "seed": args.seed,
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(shlex.quote(a) for a in ["bench/run", *(argv if argv is not None
                                                                     else sys.argv[1:])]),
         "seconds": round(time.perf_counter() - started, 1),
-        "machine": machine(), "versions": versions(), "commit": _commit(),
+        "machine": machine(), "versions": versions(), "commit": commit,
         "data": data, "config": {k: v for k, v in ctx.items() if k not in ("url",)},
         "benchmarks": runs, "figures": figures,
     }

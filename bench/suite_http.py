@@ -106,17 +106,20 @@ def page_cases(sizes: dict) -> list[dict]:
     def late(n: int) -> int:
         return max(n // 2 // 25, 1)
 
+    # the page of rows first, then their related names (one statement)
     contact_page = """SELECT c.id, c.first_name, c.last_name, c.email, a.name, u.username
-        FROM trellis_contact c LEFT JOIN trellis_account a ON a.id = c.account_id
-        LEFT JOIN ab_user u ON u.id = c.owner_id {where} ORDER BY c.id LIMIT 25 OFFSET {off}"""
+        FROM (SELECT * FROM trellis_contact c {where} ORDER BY c.id LIMIT 25 OFFSET {off}) c
+        LEFT JOIN trellis_account a ON a.id = c.account_id
+        LEFT JOIN ab_user u ON u.id = c.owner_id ORDER BY c.id"""
     account_page = """SELECT a.id, a.name, a.domain, a.industry, a.country, u.username
-        FROM trellis_account a LEFT JOIN ab_user u ON u.id = a.owner_id {where}
-        ORDER BY a.id LIMIT 25 OFFSET {off}"""
+        FROM (SELECT * FROM trellis_account a {where} ORDER BY a.id LIMIT 25 OFFSET {off}) a
+        LEFT JOIN ab_user u ON u.id = a.owner_id ORDER BY a.id"""
     activity_page = """SELECT t.id, t.occurred_at, t.type, t.subject, c.first_name,
-        c.last_name, a.name, t.plugin FROM trellis_activity t
+        c.last_name, a.name, t.plugin
+        FROM (SELECT * FROM trellis_activity t {where} ORDER BY t.occurred_at DESC
+              LIMIT 25 OFFSET {off}) t
         LEFT JOIN trellis_contact c ON c.id = t.contact_id
-        LEFT JOIN trellis_account a ON a.id = t.account_id {where}
-        ORDER BY t.occurred_at DESC LIMIT 25 OFFSET {off}"""
+        LEFT JOIN trellis_account a ON a.id = t.account_id ORDER BY t.occurred_at DESC"""
     count = "SELECT count(*) FROM (SELECT 1 FROM {table} {alias} {where} LIMIT 10001) x"
     out = []
     for model, view, table, alias, page, n, flt, where in [

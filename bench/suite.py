@@ -202,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1,
                         help="gunicorn workers per server (default 2 × cores + 1)")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0",
+                        help="Redis for the web benchmarks' jobs (one trellis worker is "
+                             "started; queues get a prefix of their own); 'none': jobs run "
+                             "in the web requests")
     parser.add_argument("--force", action="store_true", help="regenerate the data")
     parser.add_argument("--smoke", action="store_true",
                         help="as few samples as possible: checks that everything runs "
@@ -232,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
            "duration": args.duration or (1 if args.smoke else 2 if quick else 10),
            "warmup": 0.2 if args.smoke else 1 if quick else 3, "smoke": args.smoke,
            "workers": args.workers, "concurrency": args.concurrency,
-           "log_dir": str(out_dir / f"{stamp}-logs")}
+           "log_dir": str(out_dir / f"{stamp}-logs"),
+           "redis": None if args.redis.lower() == "none" else args.redis}
     runs = []
     for name in names:
         print(f"\n== {name}: {BENCHMARKS[name][1]}", flush=True)

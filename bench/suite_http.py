@@ -15,14 +15,22 @@ each case for ``warmup`` + ``duration`` seconds, baseline first, then Trellis.
   server's time plus well under a millisecond of loopback); beside the same
   page's SQL (capped count and page) sent by hand through SQLAlchemy Core.
 * Memory per web worker: RSS and PSS of each gunicorn worker after the load.
+
+Trellis runs as in production (docs/operations.md): with ``redis`` set (the
+default) its jobs and background event handlers go through Redis to one
+``trellis worker`` started for the run (its own queue prefix), which shares
+the machine's cores as it would on a one-machine install; without Redis they
+would run inside the web requests.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import random
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from argparse import Namespace
@@ -185,9 +193,18 @@ def run(job: dict) -> dict:
     load_args = Namespace(concurrency=job["concurrency"], warmup=job["warmup"],
                           duration=job["duration"])
     env = generate.trellis_env(url)
+    worker = None
+    prefix = f"trellis-bench-{os.getpid()}-"
+    if job.get("redis"):
+        env.update({"TRELLIS_REDIS_URL": job["redis"], "TRELLIS_QUEUE_PREFIX": prefix})
     servers: list[api_list.Server] = []
     figures, raw = [], {}
     try:
+        if job.get("redis"):
+            worker_log = open(log_dir / "worker.log", "w")
+            worker = subprocess.Popen([str(generate.VENV_BIN / "trellis"), "worker"], env=env,
+                                      stdout=worker_log, stderr=subprocess.STDOUT,
+                                      cwd=api_list.ROOT, start_new_session=True)
         trellis = api_list.Server("trellis", "trellis.app:create_app()", free_port(), env,
                                   server_args, api_list.ROOT, log_dir)
         servers.append(trellis)
@@ -259,8 +276,32 @@ def run(job: dict) -> dict:
     finally:
         for server in servers:
             server.stop()
+        if worker is not None:
+            _drain(job["redis"], prefix, worker)
         _clean(url)
     return {"figures": figures}
+
+
+def _drain(redis_url: str, prefix: str, worker: subprocess.Popen, timeout: float = 120) -> None:
+    """Let the worker finish the jobs the load queued, then stop it (warm shutdown)."""
+    import redis
+
+    conn = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        if not sum(conn.llen(k) for k in conn.scan_iter(f"rq:queue:{prefix}*")):
+            break
+        time.sleep(1)
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)  # its own session only
+            worker.wait()
+    for key in conn.scan_iter(f"rq:queue:{prefix}*"):
+        conn.delete(key)  # the run's own queues (empty unless the worker gave up)
+    conn.close()
 
 
 def _clean(url: str) -> None:

@@ -1,7 +1,8 @@
 """The benchmark suite (``bench/run``) runs end to end, so its one command cannot rot.
 
 At a tiny scale (200 contacts) and with one sample per figure (``--smoke``):
-the data set is generated into its own ``trellis_bench*`` database, every
+the data set is generated afresh (``--force``; one ``trellis init``) into its
+own ``trellis_bench*`` database, every
 benchmark runs beside its baseline, and the results are written as JSON and a
 Markdown table.  The figures themselves mean nothing at this size.
 """
@@ -28,7 +29,7 @@ SCALE = "0.0002"
 
 def test_the_suite_runs_every_benchmark_beside_its_baseline(postgres_server_url, tmp_path):
     done = subprocess.run(
-        [str(ROOT / "bench" / "run"), "--scale", SCALE, "--smoke", "--workers", "1",
+        [str(ROOT / "bench" / "run"), "--scale", SCALE, "--smoke", "--force", "--workers", "1",
          "--concurrency", "2", "--server", postgres_server_url, "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -55,7 +56,7 @@ def test_the_suite_runs_every_benchmark_beside_its_baseline(postgres_server_url,
         in table
     assert table.count("\n| ") == len(report["figures"]) + 1  # header + one row a figure
 
-    # the generated rows are kept for the next run (only the schema is upgraded)
+    # the generated rows are there, and what the load wrote was taken out again
     url = sa.engine.make_url(postgres_server_url).set(
         database="trellis_bench_s0_0002").render_as_string(hide_password=False)
     engine = sa.create_engine(url)
@@ -65,4 +66,4 @@ def test_the_suite_runs_every_benchmark_beside_its_baseline(postgres_server_url,
             "(SELECT count(*) FROM trellis_activity), (SELECT count(*) FROM service_ticket), "
             "(SELECT count(*) FROM integrations_web_event)")).one()
     engine.dispose()
-    assert tuple(counts) == (200, 2000, 100, 0)  # what the load wrote was taken out again
+    assert tuple(counts) == (200, 2000, 100, 0)

@@ -73,14 +73,15 @@ def figure(group: str, name: str, value: float | None, unit: str, baseline: str,
         passed = all(checks)
     return {"group": group, "figure": name, "value": _round(value), "unit": unit,
             "baseline": baseline, "baseline_value": _round(baseline_value),
-            "ratio": _round(ratio, 3), "better": better, "target": target, "pass": passed,
+            "ratio": _round(ratio), "better": better, "target": target, "pass": passed,
             "note": note, **extra}
 
 
-def _round(v: float | None, digits: int = 2) -> float | None:
+def _round(v: float | None) -> float | None:
+    """Four significant digits (one decimal from 1,000 up)."""
     if v is None:
         return None
-    return round(v, digits) if abs(v) < 1000 else round(v, 1)
+    return float(f"{v:.4g}") if abs(v) < 1000 else round(v, 1)
 
 
 def _num(v: float | None) -> str:

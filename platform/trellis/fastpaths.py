@@ -6,6 +6,10 @@
   syncs permissions), instead of 2–4 queries per request.
 * :func:`cache_rison_validators` builds each ``@rison`` JSON-schema validator
   once; FAB re-checks the schema against its meta-schema on every request.
+* :func:`bounded_search_options`: a list page's filter drop-down of related
+  records (a contact's account, an activity's contact) offers at most
+  ``limit`` of them; FAB read and rendered the whole related table on every
+  list page (10,000 accounts: 2.7 s and 780 kB of HTML per contact list page).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
+from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from sqlalchemy import select
+from wtforms.fields.core import UnboundField
 
 from trellis.auth import AuthMixin, TrellisAuthDBView, TrellisSecurityApi
 
@@ -123,3 +129,37 @@ def cache_rison_validators() -> None:
 
     if not isinstance(fab_api.jsonschema, _CachedJsonschema):
         fab_api.jsonschema = _CachedJsonschema(fab_api.jsonschema)
+
+
+def _first_related(datamodel: Any, column: str, rel_filters: dict[str, Any],
+                   limit: int) -> Any:
+    """FAB's query of a search form's related records (with the view's filters on
+    them, e.g. record rules), bounded to its first ``limit`` rows."""
+    related = datamodel.get_related_interface(column)
+
+    def query() -> list[Any]:
+        filters = related.get_filters()
+        if column in rel_filters:
+            filters = filters.add_filter_list(rel_filters[column])
+        return related.query(filters, page=0, page_size=limit)[1]
+
+    return query
+
+
+def bounded_search_options(form: type, datamodel: Any, rel_filters: dict[str, Any] | None,
+                           limit: int) -> type:
+    """``form`` (a search form class FAB built) with each related-record drop-down
+    offering at most ``limit`` records.  Filtering is unchanged: FAB's relation
+    filters take any id from the URL (``?_flt_0_account=<id>``) without
+    checking it against the options; only search forms are bounded (add and edit
+    forms validate the chosen record against their options)."""
+    bounded = {}
+    for name in dir(form):
+        field = getattr(form, name, None)
+        if isinstance(field, UnboundField) and field.field_class in (
+                QuerySelectField, QuerySelectMultipleField):
+            kwargs = {**field.kwargs,
+                      "query_func": _first_related(datamodel, name, rel_filters or {}, limit)}
+            bounded[name] = UnboundField(field.field_class, *field.args, name=field.name,
+                                         **kwargs)
+    return type(form.__name__, (form,), bounded) if bounded else form

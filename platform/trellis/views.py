@@ -64,6 +64,11 @@ class TrellisModelView(ModelView):
 
     method_permission_name = VIEW_PERMISSIONS
     page_size = 25
+    #: A stable order for pages (without one PostgreSQL returns rows in scan order,
+    #: which can change between two requests for the same page).
+    base_order = ("id", "asc")
+    #: Most related records a list's filter drop-down offers (:mod:`trellis.fastpaths`).
+    search_options_limit = 500
     show_template = "trellis/show.html"
     list_template = "trellis/list.html"
     #: Offer CSV/XLSX export of the (filtered) list (:mod:`trellis.export`).
@@ -140,6 +145,14 @@ class TrellisModelView(ModelView):
 
             self.search_form = type(attrs["search_form"].__name__, (attrs["search_form"],),
                                     {f.name: StringField(f.label) for f in fields})
+
+    def _init_forms(self) -> None:
+        from trellis.fastpaths import bounded_search_options
+
+        super()._init_forms()
+        self.search_form = bounded_search_options(
+            self.search_form, self.datamodel, self.search_form_query_rel_fields,
+            self.search_options_limit)
 
     def pre_add(self, item: Any) -> None:
         rules.default_owner(item)

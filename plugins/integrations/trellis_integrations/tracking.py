@@ -213,8 +213,12 @@ def _ingest(events: list[Any], site: TrackingSite | None, source: str) -> dict[s
              "occurred_at": e["occurred_at"], "contact_id": e["contact"]} for _, e in good]
     ids: list[int] = []
     if rows:
+        # render_nulls: every row has the same columns, so the batch is one INSERT
+        # (the ORM leaves out None values, and rows of other columns break the batch:
+        # one statement a row for a mix of known and anonymous visitors)
         ids = [i for (i,) in db.session.execute(
-            insert(WebEvent).returning(WebEvent.id, sort_by_parameter_order=True), rows)]
+            insert(WebEvent).returning(WebEvent.id, sort_by_parameter_order=True), rows,
+            execution_options={"render_nulls": True})]
     _timeline([(e, i) for (_, e), i in zip(good, ids) if e["contact"]])
     stitched = {}
     for visitor_id, contact_id in dict(identified).items():

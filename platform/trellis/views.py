@@ -10,6 +10,7 @@ from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_si
 from wtforms import HiddenField
 
 from trellis import rules
+from trellis.i18n import lazy
 
 #: FAB ModelView method -> ``read`` / ``write``, matching :data:`trellis.api.API_PERMISSIONS`.
 VIEW_PERMISSIONS = {
@@ -88,6 +89,13 @@ class TrellisModelView(ModelView):
         self.search_form_query_rel_fields = {**pickers,
                                              **(self.search_form_query_rel_fields or {})}
         super().__init__(**kwargs)
+        # FAB's generated and the view's own labels and titles, translated when shown
+        # (their msgids are collected from the booted app: trellis.i18n_catalogs)
+        self.label_columns = {k: lazy(v) for k, v in self.label_columns.items()}
+        self.description_columns = {k: lazy(v)
+                                    for k, v in (self.description_columns or {}).items()}
+        for attr in ("list_title", "show_title", "add_title", "edit_title"):
+            setattr(self, attr, lazy(getattr(self, attr)))
 
     def pre_add(self, item: Any) -> None:
         rules.default_owner(item)

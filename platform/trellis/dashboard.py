@@ -50,6 +50,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select
 
 from trellis.db import db
+from trellis.i18n import current_locale
 from trellis.extension import current_trellis
 
 log = logging.getLogger(__name__)
@@ -290,7 +291,7 @@ def compute(widget: Widget, refresh: bool = False) -> dict[str, Any]:
     ``refresh`` (failures are not cached)."""
     user = _user()
     ttl = int(current_app.config["TRELLIS_DASHBOARD_CACHE_TTL"])
-    key = f"{user.id if user else 0}:{widget.name}"
+    key = f"{user.id if user else 0}:{widget.name}:{current_locale()}"  # labels are translated
     if ttl > 0 and not refresh:
         try:
             hit = cache().get(key)

@@ -15,6 +15,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.models.sqla.filters import FilterEqualFunction
 from flask_appbuilder.security.decorators import permission_name, protect
+from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
@@ -126,13 +127,13 @@ class NotificationsView(BaseView):
     def read(self):
         """Mark the ticked notifications (``id``) or ``all`` of them read."""
         if not ActionForm().validate_on_submit():
-            flash("The form expired; please try again.", "danger")
+            flash(_("The form expired; please try again."), "danger")
             return redirect(url_for(".list"))
         ids = None if request.form.get("all") else [
             int(v) for v in request.form.getlist("id") if v.isdigit()]
         count = mark_read(db.session, current_user_id(), ids)
         db.session.commit()
-        flash(f"Marked {count} notification(s) read.", "success")
+        flash(_("Marked %(count)s notification(s) read.", count=count), "success")
         return redirect(url_for(".list"))
 
 
@@ -161,14 +162,14 @@ class PreferencesView(BaseView):
                      "locale": request.form.get("locale", "").strip() or None,
                      "timezone": request.form.get("timezone", "").strip() or None}
         if not form.validate_on_submit():
-            return self._page(submitted, {"_form": ["The form expired; please try again."]},
+            return self._page(submitted, {"_form": [_("The form expired; please try again.")]},
                               form)
         try:
             save_preferences(current_user_id(), submitted)
         except ValidationError as exc:
             db.session.rollback()
             return self._page(submitted, exc.messages, form)  # type: ignore[arg-type]
-        flash("Preferences saved.", "success")
+        flash(_("Preferences saved."), "success")
         return redirect(url_for(".show"))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, current_app, flash, g, redirect, request
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
+from flask_babel import gettext as _
 from wtforms import HiddenField
 
 from trellis import rules
@@ -224,7 +225,7 @@ class TrellisModelView(ModelView):
             abort(404)
         if not self.appbuilder.sm.has_access(self.get_action_permission_name(name),
                                              self.class_permission_name):
-            flash("Access is denied.", "danger")
+            flash(_("Access is denied."), "danger")
             return redirect(".")
         items = [self.datamodel.get(self._deserialize_pk_if_composite(pk))
                  for pk in request.form.getlist("rowid")]

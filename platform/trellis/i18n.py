@@ -99,8 +99,9 @@ class _Recording(Translations):
 
 
 def _note_missing(message: str) -> None:
-    if has_request_context():
-        g.setdefault("trellis_untranslated", set()).add(message)
+    # FAB passes some labels through gettext twice: a translation is no miss
+    if has_request_context() and re.search("[A-Za-z]", str(message)):
+        g.setdefault("trellis_untranslated", set()).add(str(message))
 
 
 class TrellisDomain(Domain):

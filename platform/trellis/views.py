@@ -90,11 +90,17 @@ class TrellisModelView(ModelView):
         self.search_form_query_rel_fields = {**pickers,
                                              **(self.search_form_query_rel_fields or {})}
         super().__init__(**kwargs)
-        # FAB's generated and the view's own labels and titles, translated when shown
-        # (their msgids are collected from the booted app: trellis.i18n_catalogs)
+
+    def _init_forms(self) -> None:
+        # FAB's generated and the view's own labels, translated when shown (in lists
+        # and forms; their msgids are collected from the booted app: trellis.i18n_catalogs)
         self.label_columns = {k: lazy(v) for k, v in self.label_columns.items()}
         self.description_columns = {k: lazy(v)
                                     for k, v in (self.description_columns or {}).items()}
+        super()._init_forms()
+
+    def _init_titles(self) -> None:
+        super()._init_titles()
         for attr in ("list_title", "show_title", "add_title", "edit_title"):
             setattr(self, attr, lazy(getattr(self, attr)))
 

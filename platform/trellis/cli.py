@@ -569,14 +569,17 @@ def outbox_relay() -> None:
 @click.option("--contacts", default=200, show_default=True)
 @click.option("--users-password", default=None,
               help="Also create demo users (e.g. sales reps and a manager) with this password.")
+@click.option("--locale", default="en", show_default=True,
+              type=click.Choice(["en", "zh_CN"]),
+              help="Language of the demo data; zh_CN also makes it every user's language.")
 @with_appcontext
-def demo(contacts: int, users_password: str | None) -> None:
+def demo(contacts: int, users_password: str | None, locale: str) -> None:
     """Fill the database with realistic demo data."""
     from trellis.demo import load_demo
 
     if users_password is not None and len(users_password) < 8:
         raise click.BadParameter("use at least 8 characters", param_hint="--users-password")
-    counts = load_demo(contacts, users_password=users_password)
+    counts = load_demo(contacts, users_password=users_password, locale=locale)
     click.echo("Demo data: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 

@@ -345,14 +345,15 @@ def trellis_before_merge(session: Session, model: str, winner_id: int,
 
 @hookspec
 def trellis_demo_data(session: Session, rng: Any, contact_ids: list[int],
-                      users_password: str | None) -> dict[str, int] | None:
+                      users_password: str | None, locale: str) -> dict[str, int] | None:
     """Add realistic demo data for this plugin (``trellis demo``).
 
     Called after the core created accounts and contacts (``contact_ids``),
     in dependency order; ``rng`` is a seeded ``random.Random``.  When
     ``users_password`` is given, the plugin may create demo users (e.g. sales
-    reps) who log in with it.  Return counts of what was created, e.g.
-    ``{"deals": 120}``.
+    reps) who log in with it.  ``locale`` (``en`` or ``zh_CN``) is the language
+    of the demo: names and texts in it (``trellis.demo.demo_text``).  Return
+    counts of what was created, e.g. ``{"deals": 120}``.
     """
 
 

@@ -100,7 +100,8 @@ class _Recording(Translations):
 
 def _note_missing(message: str) -> None:
     # FAB passes some labels through gettext twice: a translation is no miss
-    if has_request_context() and re.search("[A-Za-z]", str(message)):
+    if has_request_context() and re.search("[A-Za-z]", str(message)) and \
+            not _CJK.search(str(message)):
         g.setdefault("trellis_untranslated", set()).add(str(message))
 
 
@@ -265,6 +266,18 @@ def format_moment(value: Any, form: str = "medium") -> str:
     return babel_dates.format_datetime(value, format=form, locale=_babel_locale())
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def person_name(first: str | None, last: str | None) -> str:
+    """A person's name as its own language writes it: ``Ada Lovelace``, and
+    Chinese names surname first without a space (``王伟``)."""
+    first, last = (first or "").strip(), (last or "").strip()
+    if _CJK.search(first) and _CJK.search(last):
+        return f"{last}{first}"
+    return f"{first} {last}".strip()
+
+
 # ------------------------------------------------------------------ runtime strings
 
 
@@ -272,6 +285,13 @@ def translate(text: Any) -> Any:
     """``gettext`` for a string that is not in the source (a label from a spec);
     anything else is returned as it is."""
     return _(text) if isinstance(text, str) and text else text
+
+
+def plugin_labels() -> dict[str, str]:
+    """``{plugin name: label}`` of the loaded plugins (translate them when shown)."""
+    from trellis.extension import current_trellis
+
+    return {p.name: p.label for p in current_trellis().plugins.loaded()}
 
 
 def lazy(text: Any) -> Any:
@@ -346,7 +366,8 @@ def init_app(app: Flask, appbuilder: Any) -> None:
     app.view_functions[endpoint] = _remember_choice(app.view_functions[endpoint])
     app.jinja_env.filters.update(money=format_money, number=format_number, day=format_day,
                                  moment=format_moment, translate=translate)
-    app.jinja_env.globals.update(current_locale=current_locale)
+    app.jinja_env.globals.update(current_locale=current_locale,
+                                 trellis_plugin_labels=plugin_labels)
     if record:
         @app.after_request
         def _report_missing(response: Any) -> Any:

@@ -84,6 +84,9 @@ def runtime_strings(app: Any) -> dict[str, dict[str, set[str]]]:
                         add(name, text, f"description {where}")
                     for attr in ("list_title", "show_title", "add_title", "edit_title"):
                         add(name, getattr(view, attr, ""), f"title {where}")
+                    for column, codes in getattr(view, "translated_values", {}).items():
+                        for code in codes:
+                            add(name, code, f"value of {column} {where}")
             schema = ext.settings_schemas.get(name)
             if schema is not None:
                 for field_name, field in schema().fields.items():

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import available_timezones
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.models.sqla.filters import FilterEqualFunction
 from flask_appbuilder.security.decorators import permission_name, protect
 from flask_babel import gettext as _
-from marshmallow import Schema, ValidationError, fields, validate
+from flask_babel import lazy_gettext, refresh
+from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import select
 
 from trellis.admin import ActionForm
@@ -45,6 +46,16 @@ def _own(pk: int) -> Notification | None:
 # ------------------------------------------------------------------ preferences
 
 
+def _language(value: str | None) -> None:
+    from flask import current_app
+
+    from trellis.i18n import LANGUAGES
+
+    offered = current_app.config.get("LANGUAGES", LANGUAGES)
+    if value is not None and value not in offered:
+        raise ValidationError(f"Unknown language; use one of {', '.join(offered)}.")
+
+
 def _timezone(value: str | None) -> None:
     if value is not None and value not in available_timezones():
         raise ValidationError("Unknown time zone; use a name such as Europe/Berlin.")
@@ -52,12 +63,11 @@ def _timezone(value: str | None) -> None:
 
 class PreferenceSchema(Schema):
     email_notifications = fields.Boolean(
-        metadata={"label": "E-mail me my notifications"})
-    locale = fields.String(allow_none=True, validate=validate.Regexp(
-        r"^[a-z]{2}(_[A-Z]{2})?$", error="Use a locale such as en or de_DE."),
-        metadata={"label": "Language"})
+        metadata={"label": lazy_gettext("E-mail me my notifications")})
+    locale = fields.String(allow_none=True, validate=_language,
+                           metadata={"label": lazy_gettext("Language")})
     timezone = fields.String(allow_none=True, validate=_timezone,
-                             metadata={"label": "Time zone"})
+                             metadata={"label": lazy_gettext("Time zone")})
 
 
 def preferences(user_id: int) -> dict[str, Any]:
@@ -146,8 +156,13 @@ class PreferencesView(BaseView):
     method_permission_name = {"show": "read", "save": "write"}
 
     def _page(self, values: dict[str, Any], errors: dict[str, Any], form: Any) -> Any:
+        from flask import current_app
+
+        from trellis.i18n import LANGUAGES
+
         return self.render_template("trellis/preferences.html", values=values, errors=errors,
-                                    form=form, schema=PreferenceSchema())
+                                    form=form, schema=PreferenceSchema(),
+                                    languages=current_app.config.get("LANGUAGES", LANGUAGES))
 
     @expose("/", methods=["GET"])
     @has_access
@@ -165,10 +180,15 @@ class PreferencesView(BaseView):
             return self._page(submitted, {"_form": [_("The form expired; please try again.")]},
                               form)
         try:
-            save_preferences(current_user_id(), submitted)
+            saved = save_preferences(current_user_id(), submitted)
         except ValidationError as exc:
             db.session.rollback()
             return self._page(submitted, exc.messages, form)  # type: ignore[arg-type]
+        # the navbar's language menu (the session) agrees with the stored choice
+        session.pop("locale", None)
+        if saved["locale"]:
+            session["locale"] = saved["locale"]
+        refresh()
         flash(_("Preferences saved."), "success")
         return redirect(url_for(".show"))
 

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from wtforms import HiddenField
 
 from trellis import rules
-from trellis.i18n import lazy
+from trellis.i18n import lazy, translate
 
 #: FAB ModelView method -> ``read`` / ``write``, matching :data:`trellis.api.API_PERMISSIONS`.
 VIEW_PERMISSIONS = {
@@ -67,6 +67,9 @@ class TrellisModelView(ModelView):
     list_template = "trellis/list.html"
     #: Offer CSV/XLSX export of the (filtered) list (:mod:`trellis.export`).
     exportable = True
+    #: Columns holding codes shown translated, with every code they may hold
+    #: (``{"status": STATUSES}``): the codes are msgids of the plugin's catalog.
+    translated_values: dict[str, Any] = {}
     #: FAB's ``/download/<file>`` serves its UPLOAD_FOLDER for file columns, which
     #: Trellis models do not use (attachments are served by the plugins that keep them).
     exclude_route_methods = {"download"}
@@ -95,6 +98,8 @@ class TrellisModelView(ModelView):
         # FAB's generated and the view's own labels, translated when shown (in lists
         # and forms; their msgids are collected from the booted app: trellis.i18n_catalogs)
         self.label_columns = {k: lazy(v) for k, v in self.label_columns.items()}
+        self.formatters_columns = {**{c: translate for c in self.translated_values},
+                                   **(self.formatters_columns or {})}
         self.description_columns = {k: lazy(v)
                                     for k, v in (self.description_columns or {}).items()}
         super()._init_forms()

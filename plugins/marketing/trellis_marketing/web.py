@@ -19,7 +19,8 @@ from trellis.db import db
 from trellis.views import TrellisModelView
 from trellis.models import Contact
 from trellis_marketing import campaigns, metrics, segments
-from trellis_marketing.models import (AB_METRICS, SEGMENT_KINDS, TRIGGER_KINDS, Campaign,
+from trellis_marketing.models import (AB_METRICS, CAMPAIGN_STATUSES, SEGMENT_KINDS,
+                                      TRIGGER_KINDS, Campaign,
                                       EmailTemplate, Journey, JourneyEnrolment, Message, Segment)
 
 # ------------------------------------------------------------------ segments
@@ -175,6 +176,7 @@ class SegmentToolsApi(BaseApi):
 
 class SegmentView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Segment)
+    translated_values = {"kind": SEGMENT_KINDS}
     list_columns = ["name", "kind", "member_count", "evaluated_at"]
     show_columns = ["name", "description", "kind", "rules", "member_count", "evaluated_at",
                     "owner", "created_on"]
@@ -398,6 +400,7 @@ class CampaignView(TrellisModelView):
     """Campaigns; the *Send now* action starts draft or scheduled ones (``can_write``)."""
 
     datamodel = TrellisSQLAInterface(Campaign)
+    translated_values = {"status": CAMPAIGN_STATUSES}
     list_columns = ["name", "segment", "template", "status", "started_at", "finished_at"]
     add_columns = edit_columns = ["name", "segment", "template", "template_b",
                                   "ab_test_percent", "ab_metric", "ab_wait_hours",

@@ -304,8 +304,11 @@ def lazy(text: Any) -> Any:
 
 #: Text a Chinese page may show in Latin letters: names, codes, units.
 LATIN_ALLOWED = {"Trellis", "CRM", "API", "CSV", "XLSX", "ID", "URL", "SLA", "KPI", "RFM",
-                 "E-mail", "email", "JSON", "SQL", "OK", "ETag", "CNY", "EUR", "USD", "TOTP"}
-_LATIN = re.compile(r"[A-Za-z][A-Za-z'-]{2,}(?:\s+[A-Za-z][A-Za-z'-]+)*")
+                 "E-mail", "email", "JSON", "SQL", "OK", "ETag", "TOTP", "ZIP", "Webhook",
+                 "English"}
+_LATIN = re.compile(r"[A-Za-z][A-Za-z'-]*(?:\s+[A-Za-z][A-Za-z'-]*)*")
+_CODE = re.compile(r"[A-Z]{3}")  # ISO currency and country codes
+_NOT_PROSE = re.compile(r"\S*[@/._]\S*")
 
 
 def latin_text(html: str, allowed: Iterable[str] = ()) -> list[str]:
@@ -331,8 +334,11 @@ def latin_text(html: str, allowed: Iterable[str] = ()) -> list[str]:
         def handle_data(self, data: str) -> None:
             if self.skip:
                 return
+            # e-mail addresses, URLs, paths and dotted codes (deal.created) are not prose
+            data = _NOT_PROSE.sub(" ", data)
             for match in _LATIN.finditer(data):
-                words = [w for w in match.group().split() if w.lower() not in allow]
+                words = [w for w in match.group().split() if len(w) > 2
+                         and w.lower() not in allow and not _CODE.fullmatch(w)]
                 if words:
                     found.append(match.group())
 

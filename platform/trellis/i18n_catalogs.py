@@ -84,6 +84,9 @@ def runtime_strings(app: Any) -> dict[str, dict[str, set[str]]]:
                         add(name, text, f"description {where}")
                     for attr in ("list_title", "show_title", "add_title", "edit_title"):
                         add(name, getattr(view, attr, ""), f"title {where}")
+                    for action in (view.actions or {}).values():
+                        add(name, action.text, f"action {where}")
+                        add(name, action.confirmation, f"action {where}")
                     for column, codes in getattr(view, "translated_values", {}).items():
                         for code in codes:
                             add(name, code, f"value of {column} {where}")

@@ -17,7 +17,7 @@ ROLES = ("Service Agent", "Service Manager")
 
 def backlog() -> dict[str, Any]:
     data = reports.backlog(db.session)
-    return {"bars": [{"label": s, "value": n, "display": str(n)}
+    return {"bars": [{"label": _(s), "value": n, "display": str(n)}
                      for s, n in data["by_status"].items()],
             "unit": _("Tickets"), "x_label": _("Status"), "y_label": _("Tickets")}
 
@@ -40,7 +40,7 @@ def csat() -> dict[str, Any]:
 
 def volume_by_channel() -> dict[str, Any]:
     data = reports.volume(db.session)["by_channel"]
-    return {"slices": [{"label": c, "value": n, "display": str(n)} for c, n in data.items()],
+    return {"slices": [{"label": _(c), "value": n, "display": str(n)} for c, n in data.items()],
             "unit": _("Tickets")}
 
 

@@ -90,10 +90,11 @@ def _people(locale: str) -> dict[str, Any]:
     if locale.startswith("zh"):
         return {"first": FIRST_ZH, "last": LAST_ZH, "companies": COMPANIES_ZH,
                 "titles": TITLES_ZH, "tags": TAGS_ZH, "activities": ACTIVITIES_ZH,
-                "note": NOTE_ZH, "report": REPORT_ZH, "phone": "+86 1{}"}
+                "note": NOTE_ZH, "report": REPORT_ZH, "phone": "+86 1{}",
+                "manager": ("思远", "马")}
     return {"first": [(n, n) for n in FIRST], "last": [(n, n) for n in LAST],
             "companies": COMPANIES, "titles": TITLES, "tags": TAGS, "activities": ACTIVITIES,
-            "note": NOTE, "report": REPORT, "phone": "+1 555 {}"}
+            "note": NOTE, "report": REPORT, "phone": "+1 555 {}", "manager": ("Max", "Manager")}
 
 
 def load_demo(contacts: int = 200, seed: int = 7,
@@ -150,7 +151,7 @@ def load_demo(contacts: int = 200, seed: int = 7,
     if users_password:  # a CRM-wide manager: the full dashboard
         sm = current_app.appbuilder.sm
         if sm.find_user(username="max.manager") is None and sm.find_role("Manager"):
-            sm.add_user("max.manager", "Max", "Manager", "max.manager@example.com",
+            sm.add_user("max.manager", *data["manager"], "max.manager@example.com",
                         sm.find_role("Manager"), users_password)
     counts = {"accounts": len(accounts), "contacts": len(people),
               "activities": len(activity_rows), "notes": len(notes), "reports": 1}

@@ -37,10 +37,11 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from babel.support import NullTranslations, Translations
@@ -61,10 +62,13 @@ CORE_TRANSLATIONS = Path(__file__).parent / "translations"
 # ------------------------------------------------------------------ catalogs
 
 
-def package_translations(module: Any) -> Path:
-    """The ``translations/`` folder of the top-level package a plugin module belongs to."""
-    top = importlib.import_module(module.__name__.split(".", 1)[0])
-    return Path(top.__file__).parent / "translations"
+def package_translations(module: Any) -> Path | None:
+    """The ``translations/`` folder of the top-level package a plugin (a module,
+    or an object registered as a plugin) belongs to; ``None`` without a package."""
+    name = getattr(module, "__name__", None) if isinstance(module, ModuleType) else None
+    top = importlib.import_module((name or type(module).__module__).split(".", 1)[0])
+    file = getattr(top, "__file__", None)
+    return Path(file).parent / "translations" if file else None
 
 
 def translation_directories(modules: Iterable[Any]) -> list[str]:
@@ -73,7 +77,7 @@ def translation_directories(modules: Iterable[Any]) -> list[str]:
     dirs = [CORE_TRANSLATIONS]
     for module in modules:
         path = package_translations(module)
-        if path.is_dir() and path not in dirs:
+        if path is not None and path.is_dir() and path not in dirs:
             dirs.append(path)
     return [str(p) for p in dirs]
 
@@ -381,12 +385,3 @@ def init_app(app: Flask, appbuilder: Any) -> None:
             if missing:
                 response.headers[MISSING_HEADER] = ",".join(quote(m) for m in missing)[:8000]
             return response
-
-
-def known_locale(code: str) -> bool:
-    """Whether Babel knows ``code`` (for the CLI's ``--locale``)."""
-    try:
-        Locale.parse(code)
-    except (UnknownLocaleError, ValueError):
-        return False
-    return True

@@ -36,18 +36,15 @@ METHODS = [("**/migrations/**", "ignore"), ("**/tests/**", "ignore"),
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.do", "trimmed": "true"}}
 
 
-def package_dir(module: Any) -> Path:
-    """The folder of the top-level package of a plugin module."""
+def distributions(app: Any) -> dict[str, Path]:
+    """``{plugin name: package folder}`` of the core and every loaded plugin that
+    is a package."""
     from trellis.i18n import package_translations
 
-    return package_translations(module).parent
-
-
-def distributions(app: Any) -> dict[str, Path]:
-    """``{plugin name: package folder}`` of the core and every loaded plugin."""
     ext = app.extensions["trellis"]
-    return {name: package_dir(plugin.module) for name, plugin in ext.plugins.by_name.items()
-            if plugin.ok}
+    found = {name: package_translations(plugin.module)
+             for name, plugin in ext.plugins.by_name.items() if plugin.ok}
+    return {name: path.parent for name, path in found.items() if path is not None}
 
 
 def runtime_strings(app: Any) -> dict[str, dict[str, set[str]]]:

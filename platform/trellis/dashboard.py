@@ -292,7 +292,7 @@ def compute(widget: Widget, refresh: bool = False) -> dict[str, Any]:
     ``refresh`` (failures are not cached)."""
     user = _user()
     ttl = int(current_app.config["TRELLIS_DASHBOARD_CACHE_TTL"])
-    key = f"{user.id if user else 0}:{widget.name}:{current_locale()}"  # labels are translated
+    key = f"{user.id if user else 0}:{current_locale()}:{widget.name}"  # labels are translated
     if ttl > 0 and not refresh:
         try:
             hit = cache().get(key)

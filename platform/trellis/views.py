@@ -129,7 +129,6 @@ class TrellisModelView(ModelView):
     def _check_version(self, item: Any) -> None:
         """Refuse a save based on an outdated copy; show what changed meanwhile
         (compared in :meth:`process_form`, before the form touched the record)."""
-        from trellis import locking
         from trellis.db import db
 
         clash = g.pop("trellis_clash", None)
@@ -138,11 +137,24 @@ class TrellisModelView(ModelView):
         form = g.get("trellis_form")
         db.session.rollback()
         form.trellis_version.data = clash["current_version"]  # saving again overwrites
-        flash(clash["message"], "warning")
-        for line in locking.describe(clash["changes"]):
-            flash(line, "info")
+        changes = clash["changes"]
+        if changes:
+            flash(_("This record was changed by %(who)s since you opened it (%(fields)s). "
+                    "Review the changes and save again to overwrite them.",
+                    who=", ".join(sorted({c["by"] for c in changes})),
+                    fields=", ".join(sorted({f for c in changes for f in c["changes"]}))),
+                  "warning")
+        else:
+            flash(_("This record was changed since you opened it. Reload it, or save again "
+                    "to overwrite the changes."), "warning")
+        for change in changes:
+            for field, values in change["changes"].items():
+                if isinstance(values, dict) and "old" in values:
+                    flash(_("%(who)s changed %(field)s from %(old)r to %(new)r at %(at)s",
+                            who=change["by"], field=field, old=values["old"],
+                            new=values["new"], at=str(change["at"])[:19]), "info")
         g.trellis_rejected_form = form
-        raise FormRejected("This record was changed since you opened it.")
+        raise FormRejected(_("This record was changed since you opened it."))
 
     def post_add(self, item: Any) -> None:
         """Warn (with links) when the new record matches existing ones."""
@@ -180,7 +192,7 @@ class TrellisModelView(ModelView):
                 raise
             _attach_errors(form, exc.messages)
             g.trellis_rejected_form = form
-            raise FormRejected("Please correct the errors below.") from exc
+            raise FormRejected(_("Please correct the errors below.")) from exc
 
     def _add(self) -> Any:
         widget = super()._add()

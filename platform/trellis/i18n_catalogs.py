@@ -163,8 +163,9 @@ def compile_catalogs(folder: Path) -> list[Path]:
 
 def check(folder: Path, template: Catalog | None = None) -> list[str]:
     """Problems with the catalogs of ``folder``: msgids without a translation or
-    marked fuzzy, a ``.mo`` that does not match its ``.po``, and (given the
-    freshly extracted ``template``) strings the ``.po`` lacks."""
+    marked fuzzy, translations whose placeholders differ from the msgid's, a
+    ``.mo`` that does not match its ``.po``, and (given the freshly extracted
+    ``template``) strings the ``.po`` lacks."""
     problems = []
     for locale in LOCALES:
         po = po_path(folder, locale)
@@ -182,6 +183,8 @@ def check(folder: Path, template: Catalog | None = None) -> list[str]:
             strings = message.string if isinstance(message.string, tuple) else (message.string,)
             if not all(strings):
                 problems.append(f"{where} has no translation")
+        for message, errors in catalog.check():  # placeholders that do not match
+            problems += [f"{po.relative_to(folder.parent)}: {message.id!r}: {e}" for e in errors]
         if template is not None:
             for message in template:
                 if message.id and message.id not in catalog:

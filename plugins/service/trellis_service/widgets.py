@@ -34,7 +34,7 @@ def csat() -> dict[str, Any]:
     responses = sum(r["responses"] for r in rows)
     satisfied = sum(r["responses"] * r["csat_pct"] / 100 for r in rows)
     pct = round(100.0 * satisfied / responses, 1) if responses else None
-    return {"value": "–" if pct is None else f"{pct:.1f}", "unit": _("% rated 4-5"),
+    return {"value": "–" if pct is None else f"{pct:.1f}", "unit": "% " + _("rated 4-5"),
             "note": _("%(count)s answered surveys", count=responses)}
 
 

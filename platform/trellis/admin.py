@@ -10,6 +10,7 @@ from flask_appbuilder import BaseView, action, expose, has_access
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from flask_appbuilder.security.sqla.models import ApiKey
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError, fields
 from sqlalchemy import select
@@ -67,13 +68,14 @@ class PluginsView(BaseView):
     def toggle(self, name: str, action: str):
         form = ActionForm()
         if not form.validate_on_submit():
-            flash("The form expired; please try again.", "danger")
+            flash(_("The form expired; please try again."), "danger")
             return redirect(url_for(".list"))
         if action not in ("enable", "disable"):
             abort(404)
         try:
             getattr(lifecycle, action)(current_trellis(), name)
-            flash(f"Plugin {name} {action}d.", "success")
+            flash(_("Plugin %(name)s enabled.", name=name) if action == "enable"
+                  else _("Plugin %(name)s disabled.", name=name), "success")
         except PluginError as exc:
             db.session.rollback()
             flash(str(exc), "danger")
@@ -250,7 +252,7 @@ class SettingsView(BaseView):
             else:
                 try:
                     update_settings(plugin, submitted)
-                    flash("Settings saved.", "success")
+                    flash(_("Settings saved."), "success")
                     return redirect(url_for(".edit", plugin=plugin))
                 except ValidationError as exc:
                     db.session.rollback()
@@ -326,7 +328,7 @@ class ApiKeyAdminView(TrellisModelView):
             key.active = False
             key.revoked_on = now
         db.session.commit()
-        flash(f"Revoked {len(keys)} API key(s).", "success")
+        flash(_("Revoked %(count)s API key(s).", count=len(keys)), "success")
         return redirect(url_for(".list"))
 
 

@@ -14,7 +14,7 @@ from flask_login import current_user
 
 import trellis.audit  # noqa: F401 - registers the audit/record-event flush listener
 import trellis.validation  # noqa: F401 - registers the model-rules flush listener
-from trellis import core_plugin
+from trellis import core_plugin, i18n
 from trellis.config import from_environment
 from trellis.db import db
 from trellis.extension import Trellis
@@ -63,10 +63,12 @@ def create_app(
     ext.plugins.load(core_plugin, found, only=only)
 
     cache_rison_validators()
+    i18n.configure(app)
     with app.app_context():
         appbuilder = AppBuilder(security_manager_class=TrellisSecurityManager)
         appbuilder.indexview = core_plugin.HomeView
         appbuilder.init_app(app, db.session)
+        i18n.init_app(app, appbuilder)
         _openapi(app, appbuilder)
         _limit_api_login(appbuilder)
         _hide_disabled_menus(app)

@@ -31,6 +31,7 @@ from flask_appbuilder import expose
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.views import AuthDBView
 from flask_appbuilder.utils.base import get_safe_redirect
+from flask_babel import gettext as _
 from flask_login import login_user
 from flask_wtf import FlaskForm
 
@@ -219,7 +220,8 @@ class AuthMixin:
         now = time.time()
         if idle and now - seen > idle * 60:
             session.clear()
-            flash(f"You were signed out after {idle} minutes without activity.", "info")
+            flash(_("You were signed out after %(minutes)s minutes without activity.",
+                    minutes=idle), "info")
             return None
         if now - seen > 30:  # do not rewrite the cookie on every request
             session[SEEN] = now
@@ -325,8 +327,8 @@ class TrellisAuthDBView(AuthDBView):
             user = self.appbuilder.sm.auth_user_db(form.username.data, form.password.data)
             if not user:
                 if g.get("trellis_login_locked"):
-                    flash("This account is locked after too many failed logins. Try again "
-                          "later or ask an administrator.", "danger")
+                    flash(_("This account is locked after too many failed logins. Try again "
+                            "later or ask an administrator."), "danger")
                 else:
                     flash(str(self.invalid_login_message), "warning")
                 return redirect(self.appbuilder.get_url_for_login_with(next_url))
@@ -344,7 +346,7 @@ class TrellisAuthDBView(AuthDBView):
         pending = session.get(PENDING)
         if not pending or time.time() - pending.get("at", 0) > PENDING_SECONDS:
             session.pop(PENDING, None)
-            flash("Please sign in again.", "warning")
+            flash(_("Please sign in again."), "warning")
             return redirect(self.appbuilder.get_url_for_login)
         form = TotpForm()
         error = None
@@ -362,7 +364,7 @@ class TrellisAuthDBView(AuthDBView):
                 db.session.commit()
             if pending["tries"] >= PENDING_ATTEMPTS:
                 session.pop(PENDING, None)
-                flash("Too many wrong codes. Please sign in again.", "danger")
+                flash(_("Too many wrong codes. Please sign in again."), "danger")
                 return redirect(self.appbuilder.get_url_for_login)
             session[PENDING] = pending
             error = "That code is not valid. Enter the current code from your app."

@@ -569,12 +569,83 @@ def outbox_relay() -> None:
 @click.option("--contacts", default=200, show_default=True)
 @click.option("--users-password", default=None,
               help="Also create demo users (e.g. sales reps and a manager) with this password.")
+@click.option("--locale", default="en", show_default=True,
+              type=click.Choice(["en", "zh_CN"]),
+              help="Language of the demo data; zh_CN also makes it every user's language.")
 @with_appcontext
-def demo(contacts: int, users_password: str | None) -> None:
+def demo(contacts: int, users_password: str | None, locale: str) -> None:
     """Fill the database with realistic demo data."""
     from trellis.demo import load_demo
 
     if users_password is not None and len(users_password) < 8:
         raise click.BadParameter("use at least 8 characters", param_hint="--users-password")
-    counts = load_demo(contacts, users_password=users_password)
+    counts = load_demo(contacts, users_password=users_password, locale=locale)
     click.echo("Demo data: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@main.group("i18n")
+def i18n_group() -> None:
+    """Message catalogs of the core and the plugins (docs/plugins.md#translations)."""
+
+
+def _catalog_targets(only: tuple[str, ...]) -> dict[str, Path]:
+    from flask import current_app
+
+    from trellis.i18n_catalogs import distributions
+
+    found = distributions(current_app)
+    unknown = set(only) - set(found)
+    if unknown:
+        raise click.BadParameter(f"not a loaded plugin: {', '.join(sorted(unknown))}",
+                                 param_hint="PLUGINS")
+    return {name: path for name, path in found.items() if not only or name in only}
+
+
+@i18n_group.command("update")
+@click.argument("plugins", nargs=-1)
+@with_appcontext
+def i18n_update(plugins: tuple[str, ...]) -> None:
+    """Extract the messages of the core and the given (default: every loaded)
+    plugins into translations/messages.pot and merge them into each .po."""
+    from flask import current_app
+
+    from trellis.i18n_catalogs import extract, runtime_strings, update
+
+    runtime = runtime_strings(current_app)
+    for name, folder in _catalog_targets(plugins).items():
+        template = extract(folder, runtime.get(name))
+        for path in update(folder, template):
+            click.echo(f"{name}: {len(template)} messages -> {path}")
+
+
+@i18n_group.command("compile")
+@click.argument("plugins", nargs=-1)
+@with_appcontext
+def i18n_compile(plugins: tuple[str, ...]) -> None:
+    """Compile each .po into the .mo the app reads."""
+    from trellis.i18n_catalogs import compile_catalogs
+
+    for name, folder in _catalog_targets(plugins).items():
+        for path in compile_catalogs(folder):
+            click.echo(f"{name}: {path}")
+
+
+@i18n_group.command("check")
+@click.argument("plugins", nargs=-1)
+@with_appcontext
+def i18n_check(plugins: tuple[str, ...]) -> None:
+    """Fail on a message without a translation, a fuzzy one, one the .po lacks,
+    or a .mo out of date."""
+    from flask import current_app
+
+    from trellis.i18n_catalogs import check, extract, runtime_strings
+
+    runtime = runtime_strings(current_app)
+    problems = []
+    for name, folder in _catalog_targets(plugins).items():
+        problems += check(folder, extract(folder, runtime.get(name)))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("catalogs complete")

@@ -46,10 +46,12 @@ from flask import abort, current_app, g, request
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.security.decorators import permission_name, protect
+from flask_babel import gettext
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select
 
 from trellis.db import db
+from trellis.i18n import current_locale, format_number, translate
 from trellis.extension import current_trellis
 
 log = logging.getLogger(__name__)
@@ -266,7 +268,7 @@ def _trend(data: dict[str, Any]) -> None:
         "change": round(change, 4),
         "change_pct": round(100.0 * change / abs(previous), 1) if previous else None,
         "good": None if direction == "flat" else direction == better,
-        "previous_label": data.get("previous_label", "previous period"),
+        "previous_label": data.get("previous_label") or gettext("previous period"),
     }
 
 
@@ -281,7 +283,7 @@ def _compute(widget: Widget) -> dict[str, Any]:
         log.exception("dashboard widget %s failed", widget.name)
         db.session.rollback()
         item["data"] = None
-        item["error"] = "This widget could not be computed."
+        item["error"] = gettext("This widget could not be computed.")
     return item
 
 
@@ -290,7 +292,7 @@ def compute(widget: Widget, refresh: bool = False) -> dict[str, Any]:
     ``refresh`` (failures are not cached)."""
     user = _user()
     ttl = int(current_app.config["TRELLIS_DASHBOARD_CACHE_TTL"])
-    key = f"{user.id if user else 0}:{widget.name}"
+    key = f"{user.id if user else 0}:{current_locale()}:{widget.name}"  # labels are translated
     if ttl > 0 and not refresh:
         try:
             hit = cache().get(key)
@@ -351,8 +353,8 @@ def new_contacts_by_month() -> dict[str, Any]:
         select(month, func.count()).where(Contact.created_on >= _since(365)), Contact)
         .group_by(month).order_by(month)).all()
     return {"labels": [m for m, _ in rows],
-            "series": [{"label": "New contacts", "values": [n for _, n in rows]}],
-            "x_label": "Month created", "y_label": "Contacts"}
+            "series": [{"label": gettext("New contacts"), "values": [n for _, n in rows]}],
+            "x_label": gettext("Month created"), "y_label": gettext("Contacts")}
 
 
 def activities_by_plugin() -> dict[str, Any]:
@@ -367,9 +369,9 @@ def activities_by_plugin() -> dict[str, Any]:
         stmt = stmt.where(Activity.contact_id.in_(visible))
     rows = db.session.execute(restrict(stmt, Activity).group_by(Activity.plugin)
                               .order_by(func.count().desc())).all()
-    labels = {p.name: p.label for p in current_trellis().plugins.loaded()}
-    return {"slices": [{"label": labels.get(p, p), "value": n, "display": f"{n:,}"}
-                       for p, n in rows], "unit": "Activities, last 30 days"}
+    labels = {p.name: translate(p.label) for p in current_trellis().plugins.loaded()}
+    return {"slices": [{"label": labels.get(p, p), "value": n, "display": format_number(n)}
+                       for p, n in rows], "unit": gettext("Activities, last 30 days")}
 
 
 def core_widgets() -> list[Any]:

@@ -27,6 +27,7 @@ import re
 from typing import Any, Sequence
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import String, and_, func, literal, select, union_all
 
 from trellis import rules
@@ -248,5 +249,6 @@ def flash_duplicates(obj: Any) -> None:
         text = escape(match["label"])
         link = Markup('<a href="{}">{}</a>').format(url, text) if url else text
         items.append(Markup("{} ({})").format(link, escape(match["reason"])))
-    flash(Markup("Possible duplicate: this record matches {}. It was saved anyway; "
-                 "check and merge if needed.").format(Markup("; ").join(items)), "warning")
+    flash(Markup(escape(_("Possible duplicate: this record matches %(matches)s. It was saved "
+                                 "anyway; check and merge if needed."))).replace(
+        "%(matches)s", Markup("; ").join(items)), "warning")

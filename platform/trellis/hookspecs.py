@@ -443,17 +443,19 @@ def trellis_before_merge(session: Session, model: str, winner_id: int,
 
 @hookspec
 def trellis_demo_data(session: Session, rng: Any, contact_ids: list[int],
-                      users_password: str | None) -> dict[str, int] | None:
+                      users_password: str | None, locale: str) -> dict[str, int] | None:
     """Add realistic demo data for this plugin (``trellis demo``).
 
     Called after the core created accounts and contacts (``contact_ids``), in
     dependency order, and only for enabled plugins; ``rng`` is a seeded
     ``random.Random``.  With ``trellis demo --users-password PW`` the plugin may
     also create demo users who log in with ``PW`` (``users_password`` is ``None``
-    otherwise).  Return counts of what was created, e.g. ``{"deals": 120}``.  The
-    core commits once all plugins have run.  What you add goes through the model
-    rules (``before_save``, ``validate``) at each flush like any other write, so
-    invalid demo records fail the command.
+    otherwise).  ``locale`` (``en`` or ``zh_CN``, ``trellis demo --locale``) is
+    the language of the demo: write names and texts in it
+    (``trellis.demo.demo_text``).  Return counts of what was created, e.g.
+    ``{"deals": 120}``.  The core commits once all plugins have run.  What you
+    add goes through the model rules (``before_save``, ``validate``) at each
+    flush like any other write, so invalid demo records fail the command.
     """
 
 

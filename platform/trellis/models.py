@@ -104,7 +104,9 @@ class Contact(Model):
 
     @property
     def name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
+        from trellis.i18n import person_name
+
+        return person_name(self.first_name, self.last_name)
 
     def __repr__(self) -> str:
         return self.name

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import available_timezones
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.models.sqla.filters import FilterEqualFunction
 from flask_appbuilder.security.decorators import permission_name, protect
-from marshmallow import Schema, ValidationError, fields, validate
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, refresh
+from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import select
 
 from trellis.admin import ActionForm
@@ -44,6 +46,16 @@ def _own(pk: int) -> Notification | None:
 # ------------------------------------------------------------------ preferences
 
 
+def _language(value: str | None) -> None:
+    from flask import current_app
+
+    from trellis.i18n import LANGUAGES
+
+    offered = current_app.config.get("LANGUAGES", LANGUAGES)
+    if value is not None and value not in offered:
+        raise ValidationError(f"Unknown language; use one of {', '.join(offered)}.")
+
+
 def _timezone(value: str | None) -> None:
     if value is not None and value not in available_timezones():
         raise ValidationError("Unknown time zone; use a name such as Europe/Berlin.")
@@ -51,12 +63,11 @@ def _timezone(value: str | None) -> None:
 
 class PreferenceSchema(Schema):
     email_notifications = fields.Boolean(
-        metadata={"label": "E-mail me my notifications"})
-    locale = fields.String(allow_none=True, validate=validate.Regexp(
-        r"^[a-z]{2}(_[A-Z]{2})?$", error="Use a locale such as en or de_DE."),
-        metadata={"label": "Language"})
+        metadata={"label": lazy_gettext("E-mail me my notifications")})
+    locale = fields.String(allow_none=True, validate=_language,
+                           metadata={"label": lazy_gettext("Language")})
     timezone = fields.String(allow_none=True, validate=_timezone,
-                             metadata={"label": "Time zone"})
+                             metadata={"label": lazy_gettext("Time zone")})
 
 
 def preferences(user_id: int) -> dict[str, Any]:
@@ -126,13 +137,13 @@ class NotificationsView(BaseView):
     def read(self):
         """Mark the ticked notifications (``id``) or ``all`` of them read."""
         if not ActionForm().validate_on_submit():
-            flash("The form expired; please try again.", "danger")
+            flash(_("The form expired; please try again."), "danger")
             return redirect(url_for(".list"))
         ids = None if request.form.get("all") else [
             int(v) for v in request.form.getlist("id") if v.isdigit()]
         count = mark_read(db.session, current_user_id(), ids)
         db.session.commit()
-        flash(f"Marked {count} notification(s) read.", "success")
+        flash(_("Marked %(count)s notification(s) read.", count=count), "success")
         return redirect(url_for(".list"))
 
 
@@ -145,8 +156,13 @@ class PreferencesView(BaseView):
     method_permission_name = {"show": "read", "save": "write"}
 
     def _page(self, values: dict[str, Any], errors: dict[str, Any], form: Any) -> Any:
+        from flask import current_app
+
+        from trellis.i18n import LANGUAGES
+
         return self.render_template("trellis/preferences.html", values=values, errors=errors,
-                                    form=form, schema=PreferenceSchema())
+                                    form=form, schema=PreferenceSchema(),
+                                    languages=current_app.config.get("LANGUAGES", LANGUAGES))
 
     @expose("/", methods=["GET"])
     @has_access
@@ -161,14 +177,19 @@ class PreferencesView(BaseView):
                      "locale": request.form.get("locale", "").strip() or None,
                      "timezone": request.form.get("timezone", "").strip() or None}
         if not form.validate_on_submit():
-            return self._page(submitted, {"_form": ["The form expired; please try again."]},
+            return self._page(submitted, {"_form": [_("The form expired; please try again.")]},
                               form)
         try:
-            save_preferences(current_user_id(), submitted)
+            saved = save_preferences(current_user_id(), submitted)
         except ValidationError as exc:
             db.session.rollback()
             return self._page(submitted, exc.messages, form)  # type: ignore[arg-type]
-        flash("Preferences saved.", "success")
+        # the navbar's language menu (the session) agrees with the stored choice
+        session.pop("locale", None)
+        if saved["locale"]:
+            session["locale"] = saved["locale"]
+        refresh()
+        flash(_("Preferences saved."), "success")
         return redirect(url_for(".show"))
 
 

@@ -14,6 +14,7 @@ from flask import flash, redirect
 from flask_appbuilder import action
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
+from flask_babel import gettext as _
 
 from trellis import outbox
 from trellis.datamodel import TrellisSQLAInterface
@@ -60,14 +61,16 @@ class OutboxView(TrellisModelView):
         items = items if isinstance(items, list) else [items]
         count = outbox.retry([i.id for i in items])
         delivered = outbox.relay()
-        flash(f"{count} item(s) made due; {delivered} delivered now.", "info")
+        flash(_("%(count)s item(s) made due; %(delivered)s delivered now.", count=count,
+                delivered=delivered), "info")
         return redirect(self.get_redirect())
 
     @action("discard", "Discard", "Drop the selected dead items for good?", "fa-trash")
     def discard(self, items: Any):
         items = items if isinstance(items, list) else [items]
         count = outbox.discard([i.id for i in items])
-        flash(f"{count} dead item(s) discarded (items still being retried are kept).", "info")
+        flash(_("%(count)s dead item(s) discarded (items still being retried are kept).",
+                count=count), "info")
         return redirect(self.get_redirect())
 
 

@@ -32,6 +32,7 @@ from flask import abort, current_app, flash, redirect, request, send_file, url_f
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.security.decorators import permission_name, protect
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select, update
 
@@ -207,7 +208,8 @@ class PrivacyView(BaseView):
                     db.session.rollback()
                     error = str(exc)
                 else:
-                    flash(f"The personal data of contact #{contact_id} was erased.", "success")
+                    flash(_("The personal data of contact #%(id)s was erased.", id=contact_id),
+                          "success")
                     return redirect(url_for("ContactView.show", pk=contact_id))
         return self.render_template("trellis/erase.html", contact=contact, form=form,
                                     error=error, confirm_word=CONFIRM_WORD), \

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import or_, select
 
@@ -100,7 +101,7 @@ class SavedViewsView(BaseView):
         try:
             data = SaveSchema().load(form)
         except ValidationError as exc:
-            flash("Saved view not saved: " + "; ".join(
+            flash(_("Saved view not saved: ") + "; ".join(
                 f"{field}: {' '.join(map(str, msgs))}" for field, msgs in exc.messages.items()),
                 "danger")
             return redirect(request.referrer or url_for("HomeView.index"))
@@ -113,7 +114,7 @@ class SavedViewsView(BaseView):
                           shared=data["shared"], pinned=data["pinned"])
         db.session.add(saved)
         db.session.commit()
-        flash(f"Saved the view “{saved.name}”.", "success")
+        flash(_("Saved the view “%(name)s”.", name=saved.name), "success")
         return redirect(url_of(saved))
 
     @expose("/<int:pk>/pin", methods=["POST"])
@@ -131,7 +132,7 @@ class SavedViewsView(BaseView):
         view = saved.view
         db.session.delete(saved)
         db.session.commit()
-        flash(f"Deleted the view “{saved.name}”.", "success")
+        flash(_("Deleted the view “%(name)s”.", name=saved.name), "success")
         return redirect(url_for(f"{view}.list") if view in list_views() else
                         url_for("HomeView.index"))
 

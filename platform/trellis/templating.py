@@ -107,6 +107,7 @@ def render(source: str, context: dict[str, Any], *, html: bool = False) -> str:
 
 
 def _core_fields(session: Any, contact_ids: list[int]) -> dict[int, dict[str, Any]]:
+    from trellis.i18n import person_name
     from trellis.models import Account, Contact, Tag, contact_tag
 
     out: dict[int, dict[str, Any]] = {}
@@ -118,7 +119,7 @@ def _core_fields(session: Any, contact_ids: list[int]) -> dict[int, dict[str, An
     for (cid, first, last, email, phone, title, company, domain, industry, country) in rows:
         out[cid] = {
             "contact": {"id": cid, "first_name": first or "", "last_name": last or "",
-                        "name": " ".join(p for p in (first, last) if p), "email": email or "",
+                        "name": person_name(first, last), "email": email or "",
                         "phone": phone or "", "title": title or "", "tags": []},
             "account": {"name": company or "", "domain": domain or "",
                         "industry": industry or "", "country": country or ""},

@@ -14,6 +14,7 @@ from flask_appbuilder.security.sqla.apis.api_key.schema import (
     ApiKeyPostSchema,
     ApiKeyResponseSchema,
 )
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError, fields, validates
 
@@ -60,10 +61,10 @@ class TwoFactorView(BaseView):
         form = TwoFactorForm()
         row = auth.state(user.id, create=True)
         if not form.validate_on_submit() or not secret:
-            flash("The form expired; please try again.", "warning")
+            flash(_("The form expired; please try again."), "warning")
         elif not auth.accept_code(row, secret, request.form.get("code")):
             db.session.rollback()
-            flash("That code is not valid. Enter the 6-digit code your app shows now.",
+            flash(_("That code is not valid. Enter the 6-digit code your app shows now."),
                   "danger")
         else:
             row.totp_secret = secret
@@ -71,8 +72,8 @@ class TwoFactorView(BaseView):
             auth._audit("totp_enabled", user)
             db.session.commit()
             session.pop(ENROL, None)
-            flash("Two-factor login is on: you will be asked for a code after your "
-                  "password.", "success")
+            flash(_("Two-factor login is on: you will be asked for a code after your "
+                    "password."), "success")
         return redirect(url_for(".index"))
 
     @expose("/disable", methods=["POST"])
@@ -86,10 +87,10 @@ class TwoFactorView(BaseView):
             row.totp_enabled_at = None
             auth._audit("totp_disabled", user)
             db.session.commit()
-            flash("Two-factor login is off.", "info")
+            flash(_("Two-factor login is off."), "info")
         else:
             db.session.rollback()
-            flash("That code is not valid; two-factor login stays on.", "danger")
+            flash(_("That code is not valid; two-factor login stays on."), "danger")
         return redirect(url_for(".index"))
 
 

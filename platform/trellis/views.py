@@ -7,9 +7,11 @@ from typing import Any
 from flask import abort, current_app, flash, g, redirect, request
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
+from flask_babel import gettext as _
 from wtforms import HiddenField
 
 from trellis import rules
+from trellis.i18n import lazy, translate
 
 #: FAB ModelView method -> ``read`` / ``write``, matching :data:`trellis.api.API_PERMISSIONS`.
 VIEW_PERMISSIONS = {
@@ -73,6 +75,9 @@ class TrellisModelView(ModelView):
     list_template = "trellis/list.html"
     #: Offer CSV/XLSX export of the (filtered) list (:mod:`trellis.export`).
     exportable = True
+    #: Columns holding codes shown translated, with every code they may hold
+    #: (``{"status": STATUSES}``): the codes are msgids of the plugin's catalog.
+    translated_values: dict[str, Any] = {}
     #: FAB's ``/download/<file>`` serves its UPLOAD_FOLDER for file columns, which
     #: Trellis models do not use (attachments are served by the plugins that keep them).
     exclude_route_methods = {"download"}
@@ -149,10 +154,23 @@ class TrellisModelView(ModelView):
     def _init_forms(self) -> None:
         from trellis.fastpaths import bounded_search_options
 
+        # FAB's generated and the view's own labels, translated when shown (in lists
+        # and forms; their msgids are collected from the booted app: trellis.i18n_catalogs)
+        self.label_columns = {k: lazy(v) for k, v in self.label_columns.items()}
+        self.formatters_columns = {**{c: translate for c in self.translated_values},
+                                   **(self.formatters_columns or {})}
+        self.description_columns = {k: lazy(v)
+                                    for k, v in (self.description_columns or {}).items()}
         super()._init_forms()
+        # filter drop-downs bounded (trellis.fastpaths)
         self.search_form = bounded_search_options(
             self.search_form, self.datamodel, self.search_form_query_rel_fields,
             self.search_options_limit)
+
+    def _init_titles(self) -> None:
+        super()._init_titles()
+        for attr in ("list_title", "show_title", "add_title", "edit_title"):
+            setattr(self, attr, lazy(getattr(self, attr)))
 
     def pre_add(self, item: Any) -> None:
         rules.default_owner(item)
@@ -174,7 +192,6 @@ class TrellisModelView(ModelView):
     def _check_version(self, item: Any) -> None:
         """Refuse a save based on an outdated copy; show what changed meanwhile
         (compared in :meth:`process_form`, before the form touched the record)."""
-        from trellis import locking
         from trellis.db import db
 
         clash = g.pop("trellis_clash", None)
@@ -183,11 +200,24 @@ class TrellisModelView(ModelView):
         form = g.get("trellis_form")
         db.session.rollback()
         form.trellis_version.data = clash["current_version"]  # saving again overwrites
-        flash(clash["message"], "warning")
-        for line in locking.describe(clash["changes"]):
-            flash(line, "info")
+        changes = clash["changes"]
+        if changes:
+            flash(_("This record was changed by %(who)s since you opened it (%(fields)s). "
+                    "Review the changes and save again to overwrite them.",
+                    who=", ".join(sorted({c["by"] for c in changes})),
+                    fields=", ".join(sorted({f for c in changes for f in c["changes"]}))),
+                  "warning")
+        else:
+            flash(_("This record was changed since you opened it. Reload it, or save again "
+                    "to overwrite the changes."), "warning")
+        for change in changes:
+            for field, values in change["changes"].items():
+                if isinstance(values, dict) and "old" in values:
+                    flash(_("%(who)s changed %(field)s from %(old)r to %(new)r at %(at)s",
+                            who=change["by"], field=field, old=values["old"],
+                            new=values["new"], at=str(change["at"])[:19]), "info")
         g.trellis_rejected_form = form
-        raise FormRejected("This record was changed since you opened it.")
+        raise FormRejected(_("This record was changed since you opened it."))
 
     def post_add(self, item: Any) -> None:
         """Warn (with links) when the new record matches existing ones."""
@@ -225,7 +255,7 @@ class TrellisModelView(ModelView):
                 raise
             _attach_errors(form, exc.messages)
             g.trellis_rejected_form = form
-            raise FormRejected("Please correct the errors below.") from exc
+            raise FormRejected(_("Please correct the errors below.")) from exc
 
     def _add(self) -> Any:
         widget = super()._add()
@@ -281,7 +311,7 @@ class TrellisModelView(ModelView):
             abort(404)
         if not self.appbuilder.sm.has_access(self.get_action_permission_name(name),
                                              self.class_permission_name):
-            flash("Access is denied.", "danger")
+            flash(_("Access is denied."), "danger")
             return redirect(".")
         items = [self.datamodel.get(self._deserialize_pk_if_composite(pk))
                  for pk in request.form.getlist("rowid")]

@@ -263,10 +263,11 @@ def trellis_erase_personal_data(session: Any, contact_id: int) -> None:
 
 
 @hookimpl
-def trellis_demo_data(session: Any, rng: Any, contact_ids: list[int]) -> dict[str, int]:
+def trellis_demo_data(session: Any, rng: Any, contact_ids: list[int],
+                      locale: str) -> dict[str, int]:
     from trellis_integrations.demo import load
 
-    return load(session, rng, contact_ids)
+    return load(session, rng, contact_ids, locale)
 
 
 @hookimpl

@@ -18,9 +18,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import String, case, cast, distinct, func, literal, select
 
 from trellis.db import db, utcnow
+from trellis.i18n import format_number
 
 from trellis_integrations.models import WebEvent
 
@@ -90,24 +92,26 @@ def top_products(days: int = 30, site_id: int | None = None, limit: int = 10) ->
 
 def widget_visitors() -> dict[str, Any]:
     s = summary()
-    return {"value": f"{s['visitors']:,}", "note": f"{s['page_views']:,} page views, "
-            f"bounce rate {s['bounce_rate']} % (30 days)"}
+    return {"value": format_number(s["visitors"]),
+            "note": _("%(views)s page views, bounce rate %(rate)s %% (30 days)",
+                      views=format_number(s["page_views"]), rate=s["bounce_rate"])}
 
 
 def widget_conversion() -> dict[str, Any]:
     s = summary()
     return {"value": f"{s['conversion_rate']}", "unit": "%",
-            "note": f"{s['converted_visitors']} of {s['visitors']} visitors purchased (30 days)"}
+            "note": _("%(converted)s of %(visitors)s visitors purchased (30 days)",
+                      converted=s["converted_visitors"], visitors=s["visitors"])}
 
 
 def widget_top_pages() -> dict[str, Any]:
-    return {"bars": [{"label": p["path"], "value": p["views"], "display": f"{p['views']:,}"}
+    return {"bars": [{"label": p["path"], "value": p["views"], "display": format_number(p["views"])}
                      for p in top_pages(limit=8)],
-            "unit": "Page views (30 days)", "x_label": "Page", "y_label": "Page views"}
+            "unit": _("Page views (30 days)"), "x_label": _("Page"), "y_label": _("Page views")}
 
 
 def widget_top_products() -> dict[str, Any]:
-    return {"columns": ["Product", "Views", "Added to cart", "Purchases"],
+    return {"columns": [_("Product"), _("Views"), _("Added to cart"), _("Purchases")],
             "rows": [[p["product"], p["views"], p["add_to_cart"], p["purchases"]]
                      for p in top_products(limit=8)]}
 

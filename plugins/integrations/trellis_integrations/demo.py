@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from trellis.db import utcnow
+from trellis.demo import demo_text
 from trellis.models import Activity, Contact
 
 from trellis_integrations.models import (
@@ -28,8 +29,17 @@ PRODUCTS = [("Starter plan", Decimal("29.00")), ("Team plan", Decimal("99.00")),
             ("Onboarding package", Decimal("499.00"))]
 
 
-def load(session: Any, rng: Any, contact_ids: list[int]) -> dict[str, int]:
-    site = TrackingSite(name="Company website", site_key="ts_demo_website",
+#: The Chinese demo (``trellis demo --locale zh_CN``).
+ZH = {"Starter plan": "入门套餐", "Team plan": "团队套餐", "Onboarding package": "上线实施服务包",
+      "Company website": "公司官网", "Data warehouse": "数据仓库", "Home": "首页",
+      "Pricing": "价格", "Features": "功能", "Blog/Crm-Tips": "博客：CRM 技巧", "Contact": "联系我们",
+      "Shop": "商城", "Shop/Cart": "购物车", "same e-mail": "邮箱相同",
+      "similar name at the same company": "同一公司中姓名相似"}
+
+
+def load(session: Any, rng: Any, contact_ids: list[int], locale: str = "en") -> dict[str, int]:
+    t = demo_text(locale, ZH)
+    site = TrackingSite(name=t("Company website"), site_key="ts_demo_website",
                         allowed_origins="https://www.example.com")
     session.add(site)
     session.flush()
@@ -46,11 +56,12 @@ def load(session: Any, rng: Any, contact_ids: list[int]) -> dict[str, int]:
                 events.append({"site_id": site.id, "visitor_id": visitor,
                                "session_id": session_id, "type": "page_view",
                                "url": f"https://www.example.com{path}", "path": path,
-                               "title": path.strip("/").title() or "Home",
+                               "title": t(path.strip("/").title() or "Home"),
                                "occurred_at": start + timedelta(minutes=p),
                                "contact_id": contact})
             if rng.random() < 0.4:
                 product, price = rng.choice(PRODUCTS)
+                product = t(product)
                 events.append({"site_id": site.id, "visitor_id": visitor,
                                "session_id": session_id, "type": "product_view",
                                "product": product, "occurred_at": start + timedelta(minutes=5),
@@ -68,7 +79,7 @@ def load(session: Any, rng: Any, contact_ids: list[int]) -> dict[str, int]:
                 for e in events if e["contact_id"]]
     if timeline:
         session.execute(insert(Activity), timeline)
-    hook = WebhookEndpoint(name="Data warehouse", url="https://hooks.example.com/trellis",
+    hook = WebhookEndpoint(name=t("Data warehouse"), url="https://hooks.example.com/trellis",
                            events="contact.*, deal.won", kind="webhook",
                            secret="whsec_demo_secret_do_not_use")
     session.add(hook)
@@ -99,8 +110,8 @@ def load(session: Any, rng: Any, contact_ids: list[int]) -> dict[str, int]:
         session.add(twin)
         session.flush()
         session.add(DuplicateCandidate(model="contact", a_id=original.id, b_id=twin.id,
-                                       score=0.98, reasons=["same e-mail",
-                                                            "similar name at the same company"]))
+                                       score=0.98, reasons=[t("same e-mail"),
+                                                            t("similar name at the same company")]))
         pairs += 1
     session.add(ImportRun(model="contact", filename="trade-fair-leads.csv", status="done",
                           total_rows=42, processed_rows=42, created_count=30, updated_count=9,

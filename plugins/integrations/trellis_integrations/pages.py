@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from trellis import rules
@@ -94,7 +95,7 @@ class ImportsView(_Page):
         model = request.form.get("model", "")
         source = (request.form.get("source") or "").strip()[:100] or None
         if upload is None or not upload.filename:
-            flash("Choose a CSV or XLSX file.", "danger")
+            flash(_("Choose a CSV or XLSX file."), "danger")
             return redirect(url_for(".index"))
         data = upload.read()
         if model not in {e.name for e in importer.importable_models()}:
@@ -103,7 +104,7 @@ class ImportsView(_Page):
         try:
             entry = importer.registry_entry(model)
             fmt = importer.detect_format(upload.filename, data)
-            header, _ = importer.read(data, fmt)
+            header, _rows = importer.read(data, fmt)
         except KeyError:
             flash(f"model: no model named {model!r}.", "danger")
             return redirect(url_for(".index"))
@@ -177,7 +178,7 @@ class ImportsView(_Page):
         if fmt not in ("csv", "xlsx") or db.session.get(ImportRun, import_id) is None:
             abort(404)
         header, rows = importer.error_report(import_id)
-        out, _ = write_table(rows, header, fmt)
+        out, _count = write_table(rows, header, fmt)
         from trellis.export import FORMATS
 
         return send_file(out, mimetype=FORMATS[fmt], as_attachment=True,
@@ -267,7 +268,7 @@ class DuplicatesView(_Page):
     @has_access
     def scan(self) -> Any:
         enqueue("integrations.find_duplicates")
-        flash("Looking for duplicates; the list fills in when the job has run.", "info")
+        flash(_("Looking for duplicates; the list fills in when the job has run."), "info")
         return redirect(url_for(".index", model=request.form.get("model", "contact")))
 
     @expose("/<int:pk>")
@@ -325,7 +326,8 @@ class DuplicatesView(_Page):
         candidate.status, candidate.merge_id = "merged", body["merge_id"]
         db.session.commit()
         moved = sum(r["rows"] for r in body["references"])
-        flash(f"Merged into #{winner}: {moved} related record(s) moved.", "info")
+        flash(_("Merged into #%(id)s: %(moved)s related record(s) moved.", id=winner, moved=moved),
+              "info")
         return self.render_template("integrations/duplicate_merged.html", result=body,
                                     candidate=candidate)
 
@@ -347,7 +349,7 @@ class DuplicatesView(_Page):
         candidate = db.session.get(DuplicateCandidate, pk) or abort(404)
         candidate.status = "dismissed"
         db.session.commit()
-        flash("Marked as not a duplicate.", "info")
+        flash(_("Marked as not a duplicate."), "info")
         return redirect(url_for(".index", model=candidate.model))
 
 

@@ -9,6 +9,7 @@ from flask import flash, redirect, request, url_for
 from flask_appbuilder.actions import action
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from marshmallow import ValidationError, fields, validate
 from sqlalchemy import select
@@ -66,7 +67,7 @@ class WebhookDeliveryView(TrellisModelView):
                 webhooks.redeliver(item)
                 sent += 1
         db.session.commit()
-        flash(f"{sent} delivery(ies) queued again.", "info")
+        flash(_("%(count)s delivery(ies) queued again.", count=sent), "info")
         return redirect(url_for(".list"))
 
 

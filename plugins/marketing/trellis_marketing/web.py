@@ -21,9 +21,9 @@ from trellis.forms import JSONField
 from trellis.views import TrellisModelView
 from trellis.models import Contact
 from trellis_marketing import campaigns, metrics, segments
-from trellis_marketing.models import (AB_METRICS, SEGMENT_CHANGES, SEGMENT_KINDS, TRIGGER_KINDS,
-                                      Campaign, EmailTemplate, Journey, JourneyEnrolment, Message,
-                                      Segment)
+from trellis_marketing.models import (AB_METRICS, CAMPAIGN_STATUSES, SEGMENT_CHANGES,
+                                      SEGMENT_KINDS, TRIGGER_KINDS, Campaign, EmailTemplate,
+                                      Journey, JourneyEnrolment, Message, Segment)
 
 # ------------------------------------------------------------------ segments
 
@@ -178,6 +178,7 @@ class SegmentToolsApi(BaseApi):
 
 class SegmentView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Segment)
+    translated_values = {"kind": SEGMENT_KINDS}
     list_columns = ["name", "kind", "member_count", "evaluated_at"]
     show_columns = ["name", "description", "kind", "rules", "member_count", "evaluated_at",
                     "emit_events", "tracked_since", "owner", "created_on"]
@@ -401,6 +402,7 @@ class CampaignView(TrellisModelView):
     """Campaigns; the *Send now* action starts draft or scheduled ones (``can_write``)."""
 
     datamodel = TrellisSQLAInterface(Campaign)
+    translated_values = {"status": CAMPAIGN_STATUSES}
     list_columns = ["name", "segment", "template", "status", "started_at", "finished_at"]
     add_columns = edit_columns = ["name", "segment", "template", "template_b",
                                   "ab_test_percent", "ab_metric", "ab_wait_hours",

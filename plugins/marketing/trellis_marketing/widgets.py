@@ -8,9 +8,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from trellis.db import db, utcnow
+from trellis.i18n import format_number
 from trellis.specs import WidgetSpec
 from trellis_marketing import metrics
 from trellis_marketing.models import Campaign
@@ -33,7 +35,8 @@ def performance() -> dict[str, Any]:
     def pct(value: float | None) -> str:
         return "–" if value is None else f"{value * 100:.1f}%"
 
-    return {"columns": ["Campaign", "Sent", "Opened", "CTR", "Conversion", "Revenue", "ROI"],
+    return {"columns": [_("Campaign"), _("Sent"), _("Opened"), _("CTR"), _("Conversion"),
+                        _("Revenue"), _("ROI")],
             "rows": [[name, found[i]["sent"], found[i]["opened"], pct(found[i]["ctr"]),
                       pct(found[i]["conversion_rate"]), found[i]["revenue"],
                       pct(found[i]["roi"])] for i, name in rows]}
@@ -42,11 +45,12 @@ def performance() -> dict[str, Any]:
 def funnel() -> dict[str, Any]:
     rows = _recent(days=30, limit=1000)
     found = metrics.campaign_metrics(db.session, [r[0] for r in rows]).values()
-    steps = [("Delivered", "delivered"), ("Opened", "opened"), ("Clicked", "clicked"),
-             ("Bought", "conversions")]
+    steps = [(_("Delivered"), "delivered"), (_("Opened"), "opened"), (_("Clicked"), "clicked"),
+             (_("Bought"), "conversions")]
     return {"steps": [{"label": label, "value": sum(m[key] for m in found),
-                       "display": f"{sum(m[key] for m in found):,}"} for label, key in steps],
-            "note": "campaigns started in the last 30 days"}
+                       "display": format_number(sum(m[key] for m in found))}
+                      for label, key in steps],
+            "note": _("campaigns started in the last 30 days")}
 
 
 def revenue() -> dict[str, Any]:
@@ -54,8 +58,9 @@ def revenue() -> dict[str, Any]:
     found = metrics.campaign_metrics(db.session, [r[0] for r in rows]).values()
     total = sum((Decimal(m["revenue"]) for m in found), Decimal(0))
     cost = sum((Decimal(m["cost"]) for m in found), Decimal(0))
-    return {"value": f"{total:,.2f}", "number": float(total),
-            "note": f"cost {cost:,.2f}; campaigns started in the last 30 days"}
+    return {"value": format_number(total, 2), "number": float(total),
+            "note": _("cost %(cost)s; campaigns started in the last 30 days",
+                      cost=format_number(cost, 2))}
 
 
 def widgets() -> list[WidgetSpec]:

@@ -167,10 +167,10 @@ def trellis_roles() -> list[RoleSpec]:
 
 
 @hookimpl
-def trellis_demo_data(session, rng, contact_ids, users_password) -> dict[str, int]:
+def trellis_demo_data(session, rng, contact_ids, users_password, locale) -> dict[str, int]:
     from trellis_sales.demo import load
 
-    return load(session, rng, contact_ids, users_password)
+    return load(session, rng, contact_ids, users_password, locale)
 
 
 @hookimpl

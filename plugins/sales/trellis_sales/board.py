@@ -27,6 +27,7 @@ from sqlalchemy import exists, func, select
 
 from trellis import rules
 from trellis.db import db
+from trellis.i18n import format_number
 from trellis.models import Account
 from trellis_sales.models import Deal, Pipeline, Stage
 
@@ -37,7 +38,8 @@ CENT = Decimal("0.01")
 
 
 def _money(value: Any) -> str:
-    return f"{Decimal(value or 0).quantize(CENT):,.2f}"
+    """An amount with two decimals, grouped for the user's locale (``1,234.50``)."""
+    return format_number(Decimal(value or 0).quantize(CENT), 2)
 
 
 def _pipelines() -> list[Pipeline]:

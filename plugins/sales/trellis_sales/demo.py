@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from trellis.db import utcnow
+from trellis.demo import demo_text
 from trellis.models import Activity, Contact, ExchangeRate, Team
 from trellis_sales.behaviour import default_pipeline
 from trellis_sales.models import (
@@ -46,11 +47,35 @@ LOST_REASONS = ["Price", "Went with a competitor", "No budget", "Timing", "No de
 #: (username, first name, last name, role); the manager leads the team of reps.
 USERS = [("anna.rep", "Anna", "Berg", "Sales Rep"), ("ben.rep", "Ben", "Okafor", "Sales Rep"),
          ("mia.manager", "Mia", "Larsen", "Sales Manager")]
+#: The Chinese demo (``trellis demo --locale zh_CN``).
+ZH = {"Starter licence": "入门版许可", "Professional licence": "专业版许可",
+      "Enterprise licence": "企业版许可", "Onboarding package": "上线实施服务包",
+      "Training day": "培训日", "Premium support (year)": "高级支持（年）",
+      "Barcode scanner": "条码扫描枪", "Point-of-sale terminal": "收银终端",
+      "Price": "价格", "Went with a competitor": "选择了竞争对手", "No budget": "没有预算",
+      "Timing": "时机不合适", "No decision": "未作决定", "Sales team": "销售团队",
+      "New lead cadence": "新线索跟进节奏",
+      "Call, then e-mail, then meet within a week.": "一周内先电话、再邮件、再见面。",
+      "Intro call": "初次电话", "Send case studies": "发送客户案例", "Demo meeting": "产品演示会",
+      "rollout": "推广项目", "renewal": "续约", "expansion": "扩容", "pilot": "试点",
+      "Follow up on {}": "跟进：{}", "Sales pipeline": "销售管道",
+      "Qualification": "资格确认", "Needs analysis": "需求分析", "Proposal": "方案报价",
+      "Negotiation": "商务谈判", "Won": "赢单", "Lost": "输单", "New business": "新业务",
+      "Anna": "安娜", "Berg": "王", "Ben": "斌", "Okafor": "李", "Mia": "米娅", "Larsen": "张"}
+#: Leads of the Chinese demo: (given name, surname, company, industry, country, pinyin).
+LEADS_ZH = [("静", "王", "王氏建筑", "建筑", "CN", "wang"),
+            ("磊", "李", "李记食品", "食品饮料", "CN", "li"),
+            ("敏", "张", "张江机器人", "制造业", "CN", "zhang"),
+            ("伟", "陈", "陈氏贸易", "零售", "CN", "chen"),
+            ("芳", "刘", "刘家旅行社", "旅游", "CN", "liu"),
+            ("强", "赵", "赵氏物流", "物流", "CN", "zhao"),
+            ("娜", "周", "周记服饰", "零售", "CN", "zhou"),
+            ("杰", "吴", "吴越能源", "能源", "CN", "wu")]
 #: Value of one unit in the company currency (EUR by default), from a year ago.
 RATES = {"USD": Decimal("0.92"), "GBP": Decimal("1.17")}
 
 
-def _users(session: Any, password: str | None) -> list[int]:
+def _users(session: Any, password: str | None, t: Any = lambda text: text) -> list[int]:
     """Demo reps and their manager in one team; the reps' ids ([] without a password)."""
     if not password:
         return []
@@ -58,9 +83,10 @@ def _users(session: Any, password: str | None) -> list[int]:
     users = {}
     for username, first, last, role in USERS:
         user = sm.find_user(username=username) or sm.add_user(
-            username, first, last, f"{username}@example.com", sm.find_role(role), password)
+            username, t(first), t(last), f"{username}@example.com", sm.find_role(role),
+            password)
         users[username] = user
-    session.add(Team(name="Sales team", manager_id=users["mia.manager"].id,
+    session.add(Team(name=t("Sales team"), manager_id=users["mia.manager"].id,
                      members=[users["anna.rep"], users["ben.rep"]]))
     return [users["anna.rep"].id, users["ben.rep"].id]
 
@@ -101,33 +127,43 @@ def _repeat_orders(session: Any, rng: Any, contacts: list[Contact], products: li
 
 
 def load(session: Any, rng: Any, contact_ids: list[int],
-         users_password: str | None = None) -> dict[str, int]:
+         users_password: str | None = None, locale: str = "en") -> dict[str, int]:
     pipeline = default_pipeline(session)
     if pipeline is None:
         return {}
-    reps = _users(session, users_password)
+    t = demo_text(locale, ZH)
+    if locale != "en":  # the default pipeline's names in the demo's language
+        pipeline.name = t(pipeline.name)
+        for stage in pipeline.stages:
+            stage.name = t(stage.name)
+    reps = _users(session, users_password, t)
     owners: list[int | None] = list(reps) or [None]
     today = date.today()
     for currency, rate in RATES.items():
         if not session.scalar(select(ExchangeRate.id).where(ExchangeRate.currency == currency)):
             session.add(ExchangeRate(currency=currency, rate=rate,
                                      valid_from=today - timedelta(days=365)))
-    products = [Product(sku=s, name=n, price=Decimal(p)) for s, n, p in PRODUCTS]
+    products = [Product(sku=s, name=t(n), price=Decimal(p)) for s, n, p in PRODUCTS]
     session.add_all(products)
     if not session.scalar(select(FollowUpPlan.id).limit(1)):
-        session.add(FollowUpPlan(name="New lead cadence",
-                                 description="Call, then e-mail, then meet within a week.",
-                                 steps=[FollowUpStep(day=1, kind="call", subject="Intro call"),
+        session.add(FollowUpPlan(name=t("New lead cadence"),
+                                 description=t("Call, then e-mail, then meet within a week."),
+                                 steps=[FollowUpStep(day=1, kind="call", subject=t("Intro call")),
                                         FollowUpStep(day=3, kind="email",
-                                                     subject="Send case studies"),
+                                                     subject=t("Send case studies")),
                                         FollowUpStep(day=7, kind="meeting",
-                                                     subject="Demo meeting")]))
+                                                     subject=t("Demo meeting"))]))
     now = utcnow()
     leads = []
     for i in range(40):
-        first, last, company, industry, country = rng.choice(LEADS)
+        if locale == "en":
+            first, last, company, industry, country = rng.choice(LEADS)
+            host, person = company.split()[0].lower(), f"{first}.{last}"
+        else:
+            first, last, company, industry, country, host = rng.choice(LEADS_ZH)
+            person = f"lead.{host}"
         leads.append(Lead(first_name=first, last_name=last, company=f"{company} {i}",
-                          email=f"{first}.{last}.{i}@{company.split()[0].lower()}{i}.example",
+                          email=f"{person}.{i}@{host}{i}.example".lower(),
                           industry=industry, country=country, source=rng.choice(SOURCES),
                           status=rng.choice(STATUSES), owner_id=rng.choice(owners),
                           created_on=now - timedelta(hours=rng.randint(1, 24 * 90))))
@@ -139,7 +175,7 @@ def load(session: Any, rng: Any, contact_ids: list[int],
     for contact in rng.sample(contacts, min(60, len(contacts))):
         target = rng.choices(stages, weights=[5, 4, 4, 3, 4, 2])[0]
         deal = Deal(name=f"{contact.account.name if contact.account else contact.name} "
-                         f"{rng.choice(['rollout', 'renewal', 'expansion', 'pilot'])}",
+                         f"{t(rng.choice(['rollout', 'renewal', 'expansion', 'pilot']))}",
                     contact=contact, account=contact.account, pipeline=pipeline, stage=stages[0],
                     currency=rng.choice(["EUR", "EUR", "EUR", "USD", "GBP"]),
                     expected_close=(now + timedelta(days=rng.randint(-30, 120))).date(),
@@ -163,12 +199,12 @@ def load(session: Any, rng: Any, contact_ids: list[int],
         for stage in path[1:]:
             deal.stage = stage
             if stage.is_lost:
-                deal.lost_reason = rng.choice(LOST_REASONS)
+                deal.lost_reason = t(rng.choice(LOST_REASONS))
             session.flush()
         _backdate(session, deal, rng)
         if not (target.is_won or target.is_lost):
             session.add(Task(kind=rng.choice(["call", "email", "meeting"]),
-                             subject=f"Follow up on {deal.name}", deal=deal,
+                             subject=t("Follow up on {}").format(deal.name), deal=deal,
                              owner_id=deal.owner_id,
                              due_at=now + timedelta(days=rng.randint(-3, 14))))
             tasks += 1

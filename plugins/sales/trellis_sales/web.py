@@ -19,6 +19,9 @@ from trellis_sales.convert_page import ConvertLeadAction
 from trellis_sales.sla import SlaStateMixin
 from trellis_sales.plans import ApplyPlanAction
 from trellis_sales.models import (
+    LEAD_SOURCES,
+    LEAD_STATUSES,
+    TASK_KINDS,
     AssignmentRule,
     Deal,
     DealLine,
@@ -80,6 +83,7 @@ class DealView(ApplyPlanAction, TrellisModelView):
 
 class LeadView(ConvertLeadAction, ApplyPlanAction, TrellisModelView):
     datamodel = TrellisSQLAInterface(Lead)
+    translated_values = {"status": LEAD_STATUSES, "source": LEAD_SOURCES}
     list_columns = ["first_name", "last_name", "company", "email", "source", "status",
                     "score", "owner", "created_on", "response_due_at"]
     search_columns = ["first_name", "last_name", "company", "email", "source", "status",
@@ -121,6 +125,7 @@ class OrderView(TrellisModelView):
 
 class TaskView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Task)
+    translated_values = {"kind": TASK_KINDS}
     list_columns = ["kind", "subject", "due_at", "done_at", "owner", "deal", "contact", "lead"]
     add_columns = edit_columns = ["kind", "subject", "notes", "due_at", "done_at", "owner",
                                   "deal", "contact", "lead"]

@@ -14,10 +14,12 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 
 from trellis.currency import company_currency
 from trellis.db import db, utcnow
+from trellis.i18n import format_day, format_number
 from trellis.rules import restrict
 from trellis.specs import WidgetSpec
 from trellis_sales import reports
@@ -41,7 +43,7 @@ def _quarter(day: date) -> tuple[date, date]:
 
 
 def _fmt(value: Any) -> str:
-    return f"{Decimal(str(value or 0)):,.2f}"
+    return format_number(Decimal(str(value or 0)), 2)
 
 
 def _unconverted(rows: list[dict[str, Any]], field: str) -> list[dict[str, str]]:
@@ -70,9 +72,11 @@ def forecast_this_quarter() -> dict[str, Any]:
     row = rows[0] if rows else {"weighted": "0", "best_case": "0", "committed": "0", "won": "0",
                                 "open_deals": 0}
     return {"value": _fmt(row["weighted"]), "unit": company_currency(),
-            "note": f"Weighted, {start.isoformat()} to {end.isoformat()}: "
-                    f"{row['open_deals']} open deals, best case {_fmt(row['best_case'])}, "
-                    f"committed {_fmt(row['committed'])}; won so far {_fmt(row['won'])}.",
+            "note": _("Weighted, %(start)s to %(end)s: %(deals)s open deals, best case "
+                      "%(best)s, committed %(committed)s; won so far %(won)s.",
+                      start=format_day(start), end=format_day(end), deals=row["open_deals"],
+                      best=_fmt(row["best_case"]), committed=_fmt(row["committed"]),
+                      won=_fmt(row["won"])),
             "period": {"from": start.isoformat(), "to": end.isoformat()},
             "weighted": row["weighted"], "best_case": row["best_case"],
             "committed": row["committed"], "won": row["won"],
@@ -91,10 +95,11 @@ def win_rate_90_days() -> dict[str, Any]:
     rate = row["win_rate"]
     data = {"value": None if rate is None else f"{rate:.1f} %",
             "win_rate": rate, "won": row["won"], "lost": row["lost"],
-            "note": f"Last 90 days: {row['won']} won, {row['lost']} lost."}
+            "note": _("Last 90 days: %(won)s won, %(lost)s lost.", won=row["won"],
+                      lost=row["lost"])}
     if rate is not None and previous is not None:
         data.update(number=rate, previous=previous, previous_display=f"{previous:.1f} %",
-                    previous_label="the 90 days before")
+                    previous_label=_("the 90 days before"))
     return data
 
 
@@ -110,8 +115,8 @@ def overdue_tasks() -> dict[str, Any]:
         func.count().filter(overdue_now), func.count().filter(overdue_then))
         .select_from(Task).where(Task.due_at < now), Task)).one()
     return {"value": f"{count_now:,}", "number": count_now, "previous": count_then,
-            "previous_display": f"{count_then:,}", "previous_label": "a week ago",
-            "better": "down", "note": "Open follow-ups past their due time."}
+            "previous_display": f"{count_then:,}", "previous_label": _("a week ago"),
+            "better": "down", "note": _("Open follow-ups past their due time.")}
 
 
 def forecast_vs_won() -> dict[str, Any]:
@@ -131,18 +136,18 @@ def forecast_vs_won() -> dict[str, Any]:
     def values(field: str) -> list[float]:
         return [float(rows[m][field]) if m in rows else 0.0 for m in labels]
 
-    return {"labels": labels, "x_label": "Month (expected close / won)",
+    return {"labels": labels, "x_label": _("Month (expected close / won)"),
             "y_label": company_currency(),
-            "series": [{"label": "Forecast (weighted)", "values": values("weighted")},
-                       {"label": "Best case", "values": values("best_case")},
-                       {"label": "Won", "values": values("won")}],
+            "series": [{"label": _("Forecast (weighted)"), "values": values("weighted")},
+                       {"label": _("Best case"), "values": values("best_case")},
+                       {"label": _("Won"), "values": values("won")}],
             "unconverted": _unconverted(list(rows.values()), "best_case")}
 
 
 def pipeline_by_stage() -> dict[str, Any]:
     rows = [r for r in reports.forecast("stage") if r["open_deals"]]
-    return {"unit": f"Open amounts (best case), {company_currency()}",
-            "x_label": "Stage (open deals)", "y_label": company_currency(),
+    return {"unit": _("Open amounts (best case), %(currency)s", currency=company_currency()),
+            "x_label": _("Stage (open deals)"), "y_label": company_currency(),
             "bars": [{"label": f"{r['stage']} ({r['open_deals']})",
                       "value": float(r["best_case"]), "display": _fmt(r["best_case"])}
                      for r in rows],
@@ -151,7 +156,7 @@ def pipeline_by_stage() -> dict[str, Any]:
 
 def quota_attainment_now() -> dict[str, Any]:
     rows = reports.quota_attainment(on=_today())
-    return {"columns": ["Rep", "Period", "Quota", "Won", "Attained"],
+    return {"columns": [_("Rep"), _("Period"), _("Quota"), _("Won"), _("Attained")],
             "rows": [[r["user"], f"{r['period_start']} – {r['period_end']}", _fmt(r["quota"]),
                       _fmt(r["won"]),
                       None if r["attainment"] is None else f"{r['attainment']:.1f} %"]
@@ -161,7 +166,8 @@ def quota_attainment_now() -> dict[str, Any]:
 
 def lost_reasons_90_days() -> dict[str, Any]:
     rows = reports.lost_reasons(since=_today() - timedelta(days=89))[:5]
-    return {"columns": ["Reason", "Deals", f"Amount ({company_currency()})"],
+    return {"columns": [_("Reason"), _("Deals"),
+                        _("Amount (%(currency)s)", currency=company_currency())],
             "rows": [[r["reason"], r["deals"], _fmt(r["amount"])] for r in rows],
             "unconverted": _unconverted(rows, "amount")}
 
@@ -171,9 +177,9 @@ def won_by_rep_this_quarter() -> dict[str, Any]:
     rows = [r for r in reports.forecast("owner", close_from=start, close_to=end)
             if Decimal(r["won"])]
     names = _user_names({r["owner"] for r in rows})
-    return {"unit": f"Won this quarter, {company_currency()}",
-            "x_label": "Rep", "y_label": company_currency(),
-            "bars": [{"label": names.get(r["owner"], "(no owner)"), "value": float(r["won"]),
+    return {"unit": _("Won this quarter, %(currency)s", currency=company_currency()),
+            "x_label": _("Rep"), "y_label": company_currency(),
+            "bars": [{"label": names.get(r["owner"], _("(no owner)")), "value": float(r["won"]),
                       "display": _fmt(r["won"])} for r in rows],
             "unconverted": _unconverted(rows, "won")}
 

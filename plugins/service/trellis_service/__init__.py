@@ -172,10 +172,10 @@ def trellis_roles() -> list[RoleSpec]:
 
 @hookimpl
 def trellis_demo_data(session: Any, rng: Any, contact_ids: list[int],
-                      users_password: str | None) -> dict[str, int]:
+                      users_password: str | None, locale: str) -> dict[str, int]:
     from trellis_service.demo import load
 
-    return load(session, rng, contact_ids, users_password)
+    return load(session, rng, contact_ids, users_password, locale)
 
 
 @hookimpl

@@ -51,6 +51,8 @@ class TicketMessageView(TrellisModelView):
 
 class TicketView(TrellisModelView):
     datamodel = TrellisSQLAInterface(Ticket)
+    translated_values = {"status": STATUSES, "priority": PRIORITIES, "channel": CHANNELS,
+                         "sla_state": sla.STATES}
     list_columns = ["id", "subject", "contact", "status", "priority", "channel", "team",
                     "assignee", "sla_state", "resolution_due_at", "created_on"]
     search_columns = ["subject", "contact", "account", "status", "priority", "channel",

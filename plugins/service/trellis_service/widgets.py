@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+
 from trellis.db import db
 from trellis.specs import WidgetSpec
 from trellis_service import reports, survey
@@ -15,15 +17,15 @@ ROLES = ("Service Agent", "Service Manager")
 
 def backlog() -> dict[str, Any]:
     data = reports.backlog(db.session)
-    return {"bars": [{"label": s, "value": n, "display": str(n)}
+    return {"bars": [{"label": _(s), "value": n, "display": str(n)}
                      for s, n in data["by_status"].items()],
-            "unit": "Tickets", "x_label": "Status", "y_label": "Tickets"}
+            "unit": _("Tickets"), "x_label": _("Status"), "y_label": _("Tickets")}
 
 
 def sla_compliance() -> dict[str, Any]:
     pct = reports.sla_compliance(db.session)["compliance_pct"]
     return {"value": "–" if pct is None else f"{pct:.1f}", "unit": "%",
-            "note": "tickets met / (met + breached)",
+            "note": _("tickets met / (met + breached)"),
             **({"number": pct} if pct is not None else {})}
 
 
@@ -32,14 +34,14 @@ def csat() -> dict[str, Any]:
     responses = sum(r["responses"] for r in rows)
     satisfied = sum(r["responses"] * r["csat_pct"] / 100 for r in rows)
     pct = round(100.0 * satisfied / responses, 1) if responses else None
-    return {"value": "–" if pct is None else f"{pct:.1f}", "unit": "% rated 4-5",
-            "note": f"{responses} answered surveys"}
+    return {"value": "–" if pct is None else f"{pct:.1f}", "unit": "% " + _("rated 4-5"),
+            "note": _("%(count)s answered surveys", count=responses)}
 
 
 def volume_by_channel() -> dict[str, Any]:
     data = reports.volume(db.session)["by_channel"]
-    return {"slices": [{"label": c, "value": n, "display": str(n)} for c, n in data.items()],
-            "unit": "Tickets"}
+    return {"slices": [{"label": _(c), "value": n, "display": str(n)} for c, n in data.items()],
+            "unit": _("Tickets")}
 
 
 def widgets() -> list[WidgetSpec]:

@@ -82,8 +82,10 @@
       total.textContent = t.amount + " " + t.currency;
       var weighted = document.createElement("span");
       weighted.className = "text-muted board-weighted";
-      weighted.title = "Weighted by probability";
-      weighted.textContent = "weighted " + t.weighted + " " + t.currency;
+      var labels = document.getElementById("pipeline-board").dataset;  // translated by the page
+      weighted.title = labels.weightedTitle || "Weighted by probability";
+      weighted.textContent = (labels.weightedLabel || "weighted {amount} {currency}")
+        .replace("{amount}", t.weighted).replace("{currency}", t.currency);
       li.appendChild(total);
       li.appendChild(document.createTextNode(" "));
       li.appendChild(weighted);

@@ -91,3 +91,11 @@ def test_every_registered_page_renders_for_an_admin(trellis_app_factory, web_log
         response = who.get(url)
         assert response.status_code == 200, url
         assert_keeps_to_the_policy(url, response)
+
+
+def test_the_favicon_is_served_to_anyone(trellis_app_factory):
+    """Browsers ask every site for /favicon.ico: a 404 there is a console error on
+    every first page (the browser tests fail on console errors)."""
+    answer = trellis_app_factory(plugins=[]).test_client().get("/favicon.ico")
+    assert answer.status_code == 200 and answer.mimetype == "image/svg+xml"
+    assert answer.data.lstrip().startswith(b"<svg")

@@ -1,13 +1,23 @@
-"""``GET /health``: public liveness and readiness for load balancers and monitors."""
+"""``GET /health``: public liveness and readiness for load balancers and monitors;
+and ``/favicon.ico``, which browsers ask every site for (public, like health)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
 from trellis.db import db
 
 health = Blueprint("trellis_health", __name__)
+
+
+@health.get("/favicon.ico")
+def favicon():
+    """The Trellis logo, so a browser's favicon request is not a 404 on every page."""
+    return send_from_directory(Path(__file__).parent / "static" / "trellis", "logo.svg",
+                               mimetype="image/svg+xml", max_age=86400)
 
 
 @health.get("/health")

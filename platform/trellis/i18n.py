@@ -194,18 +194,14 @@ def current_locale() -> str:
     return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
 
 
-def _remember_choice(original: Any) -> Any:
-    """Wrap FAB's ``/lang/<locale>``: a signed-in user's pick is stored as their preference."""
+def _remember_choice(locale: str | None) -> None:
+    """Before FAB's ``/lang/<locale>`` runs: a signed-in user's pick is stored as
+    their preference (FAB's view itself is left as it is, permissions and all)."""
+    user = getattr(g, "user", None)
+    if locale and supported(locale) and getattr(user, "is_authenticated", False):
+        from trellis.notification_views import save_preferences
 
-    def choose(locale: str) -> Any:
-        user = getattr(g, "user", None)
-        if supported(locale) and getattr(user, "is_authenticated", False):
-            from trellis.notification_views import save_preferences
-
-            save_preferences(user.id, {"locale": locale})
-        return original(locale=locale)
-
-    return choose
+        save_preferences(user.id, {"locale": locale})
 
 
 # ------------------------------------------------------------------ formatting
@@ -373,7 +369,12 @@ def init_app(app: Flask, appbuilder: Any) -> None:
     record = bool(app.config.get("TRELLIS_I18N_REPORT_MISSING"))
     babel.instance.__dict__["domain_instance"] = TrellisDomain(record_missing=record)
     endpoint = f"{appbuilder.bm.locale_view.endpoint}.index"
-    app.view_functions[endpoint] = _remember_choice(app.view_functions[endpoint])
+
+    @app.before_request
+    def _locale_choice() -> None:
+        if request.endpoint == endpoint:
+            _remember_choice((request.view_args or {}).get("locale"))
+
     app.jinja_env.filters.update(money=format_money, number=format_number, day=format_day,
                                  moment=format_moment, translate=translate)
     app.jinja_env.globals.update(current_locale=current_locale,

@@ -184,8 +184,8 @@ def test_validation_names_the_path_of_the_bad_node(trellis_app_factory):
         assert errors == {
             "and.1.or.0.value": ["Must be a number."],
             "and.1.or.1.not.type": [
-                "Must be one of: field, tag, activity, purchase, feature (or a group: and, "
-                "or, not)."],
+                "Must be one of: field, tag, activity, purchase, feature, custom_field (or a "
+                "group: and, or, not)."],
             "and.2.field": errors["and.2.field"],
             "and.3.and": ["Must be a non-empty list of conditions."],
         }

@@ -28,12 +28,13 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, case, cast, delete, func, insert, literal_column, select, text
+from sqlalchemy import Float, case, cast, func, insert, literal_column, select, text
 
 from trellis.db import utcnow
 from trellis.models import Activity
 from trellis.sqlfuncs import days_between
 from trellis_scoring import purchase_data
+from trellis_scoring.sync import replace_rows
 from trellis_scoring.models import ChurnModel, CustomerValue
 
 FEATURES = ("log_orders", "log_spent", "years_since_last_purchase", "log_activities_90d")
@@ -164,25 +165,30 @@ def _history(session: Any, now: Any, t0: Any) -> dict[str, np.ndarray]:
 
 def _bulk_replace(session: Any, table: Any, columns: list[str], data: list[list[Any]],
                   constants: dict[str, Any]) -> None:
-    """Replace every row of ``table``: ``columns`` from ``data`` (one list per
-    column), ``constants`` the same in every row (PostgreSQL: one ``INSERT …
-    SELECT unnest`` of whole columns as arrays; elsewhere an ``executemany``)."""
-    session.execute(delete(table))
-    if not data or not data[0]:
-        return
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        types = {c.name: c.type.compile(dialect=conn.dialect) for c in table.columns}
-        exprs = [f"unnest(CAST(:c{i} AS {types[name]}[]))" for i, name in enumerate(columns)]
-        exprs += [f":k_{name}" for name in constants]
-        names = columns + list(constants)
-        conn.execute(text(f"INSERT INTO {table.name} ({', '.join(names)}) "
-                          f"SELECT {', '.join(exprs)}"),
-                     {**{f"c{i}": list(values) for i, values in enumerate(data)},
-                      **{f"k_{name}": value for name, value in constants.items()}})
-    else:
-        session.execute(insert(table), [{**dict(zip(columns, r)), **constants}
-                                        for r in zip(*data)])
+    """Replace every row of ``table`` (keyed by its first column): ``columns``
+    from ``data`` (one list per column), ``constants`` the same in every row.
+    Staged by one ``INSERT … SELECT unnest`` of whole columns as arrays on
+    PostgreSQL (an ``executemany`` elsewhere), applied by
+    :func:`trellis_scoring.sync.replace_rows`."""
+    names = columns + list(constants)
+
+    def fill(conn: Any, stage: Any) -> None:
+        if not data or not data[0]:
+            return
+        if conn.dialect.name == "postgresql":
+            types = {c.name: c.type.compile(dialect=conn.dialect) for c in table.columns}
+            exprs = [f"unnest(CAST(:c{i} AS {types[name]}[]))"
+                     for i, name in enumerate(columns)]
+            exprs += [f":k_{name}" for name in constants]
+            conn.execute(text(f"INSERT INTO {stage.name} ({', '.join(names)}) "
+                              f"SELECT {', '.join(exprs)}"),
+                         {**{f"c{i}": list(values) for i, values in enumerate(data)},
+                          **{f"k_{name}": value for name, value in constants.items()}})
+        else:
+            conn.execute(insert(stage), [{**dict(zip(columns, r)), **constants}
+                                         for r in zip(*data)])
+
+    replace_rows(session, table, columns[0], names, fill)
 
 
 def recompute_churn_and_clv(session: Any, horizon_days: int, discount: float) -> dict[str, Any]:

@@ -19,12 +19,13 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (Float, Integer, and_, case, cast, column, delete, func, insert, literal,
-                        select, table, text)
+                        select, table, text, union_all)
 
 from trellis import purchases
 from trellis.db import db, utcnow
 from trellis.sqlfuncs import days_between
 from trellis_scoring import purchase_data
+from trellis_scoring.sync import fill_from, replace_rows
 from trellis_scoring.models import Association, CustomerRfm
 
 #: RFM segments, the first matching rule wins: (segment, r from, r to, f from, f to, m from).
@@ -82,12 +83,12 @@ def rfm_select(now: Any) -> Any:
 
 
 def recompute_rfm(session: Any) -> int:
-    """Replace every customer's RFM row (one ``DELETE`` and one ``INSERT … SELECT``)."""
+    """Replace every customer's RFM row (one ``INSERT … SELECT`` into a staging
+    table, then rows updated in place, new ones inserted, gone ones deleted)."""
     t = CustomerRfm.__table__
-    session.execute(delete(t))
-    session.execute(insert(t).from_select(
-        ["contact_id", "recency_days", "frequency", "monetary", "r", "f", "m", "segment",
-         "computed_at"], rfm_select(utcnow())))
+    columns = ["contact_id", "recency_days", "frequency", "monetary", "r", "f", "m", "segment",
+               "computed_at"]
+    replace_rows(session, t, "contact_id", columns, fill_from(rfm_select(utcnow()), columns))
     return session.scalar(select(func.count()).select_from(t))
 
 
@@ -128,11 +129,14 @@ def association_select(baskets: Any, total: int, min_orders: int, now: Any) -> A
     items = (select(counts.c.product_id, counts.c.n, names.c.name)
              .join(names, names.c.product_id == counts.c.product_id)).subquery()
     a, b = baskets.alias("a"), baskets.alias("b")
-    pairs = (select(a.c.product_id.label("x"), b.c.product_id.label("y"),
-                    func.count().label("nxy"))
-             .join(b, and_(a.c.order_id == b.c.order_id, a.c.product_id != b.c.product_id))
-             .group_by(a.c.product_id, b.c.product_id)
-             .having(func.count() >= min_orders)).subquery()
+    # n(X∧Y) = n(Y∧X): count each unordered pair once (x < y), then both ways
+    half = (select(a.c.product_id.label("x"), b.c.product_id.label("y"),
+                   func.count().label("nxy"))
+            .join(b, and_(a.c.order_id == b.c.order_id, a.c.product_id < b.c.product_id))
+            .group_by(a.c.product_id, b.c.product_id)
+            .having(func.count() >= min_orders)).subquery()
+    pairs = union_all(select(half.c.x, half.c.y, half.c.nxy),
+                      select(half.c.y, half.c.x, half.c.nxy)).subquery()
     ix, iy = items.alias("ix"), items.alias("iy")
     nxy = cast(pairs.c.nxy, Float)
     n = literal(total, Integer)

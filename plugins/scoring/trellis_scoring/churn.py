@@ -6,7 +6,8 @@ lifetime value.
 features as of ``T0`` — log(1 + orders), log(1 + amount spent), years since
 the last purchase, log(1 + activities in the 90 days before) — and the label
 *churned* = no purchase after ``T0``.  One SQL query with conditional
-aggregates reads them for all customers.  The features are standardised and a
+aggregates over the orders (:mod:`trellis_scoring.purchase_data`) reads them
+for all customers.  The features are standardised and a
 logistic regression is fitted by Newton's method (numpy, L2 1e-3) on a random
 75 %; the other 25 % give the hold-out AUC, stored with the model
 (``scoring_churn_model``).
@@ -27,12 +28,13 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import Float, case, cast, func, insert, literal_column, select, text
 
-from trellis import purchases
 from trellis.db import utcnow
 from trellis.models import Activity
 from trellis.sqlfuncs import days_between
+from trellis_scoring import purchase_data
+from trellis_scoring.sync import replace_rows
 from trellis_scoring.models import ChurnModel, CustomerValue
 
 FEATURES = ("log_orders", "log_spent", "years_since_last_purchase", "log_activities_90d")
@@ -91,74 +93,102 @@ def clv(annual_value: np.ndarray, retention: np.ndarray, discount: float) -> np.
 # ------------------------------------------------------------------ data
 
 
-def _history(session: Any, now: Any, t0: Any) -> dict[str, np.ndarray]:
-    """Per buyer: features as of ``t0`` and as of ``now``, and the label."""
-    lines = purchases.lines().subquery()
+def _history_select(now: Any, t0: Any) -> Any:
+    """Per buyer (one row each): contact id; orders, spent, days since the last
+    purchase, all before ``t0``; whether they bought only after ``t0``; orders,
+    spent, days since the last and the first purchase as of ``now``; activities
+    in the 90 days before ``t0`` and before ``now``."""
+    lines = purchase_data.orders().subquery()
     before = lines.c.ordered_at < t0
-    rows = session.execute(
-        select(lines.c.contact_id,
-               func.count(func.distinct(case((before, lines.c.order_id)))),
-               func.coalesce(func.sum(case((before, lines.c.amount), else_=0)), 0),
-               days_between(func.max(case((before, lines.c.ordered_at))), t0),
-               func.max(case((before, 0), else_=1)),
-               func.count(func.distinct(lines.c.order_id)),
-               func.coalesce(func.sum(lines.c.amount), 0),
-               days_between(func.max(lines.c.ordered_at), now),
-               days_between(func.min(lines.c.ordered_at), now))
-        .where(lines.c.contact_id.is_not(None))
-        .group_by(lines.c.contact_id).order_by(lines.c.contact_id)).all()
-    if not rows:
+    per = (select(lines.c.contact_id.label("contact_id"),
+                  func.count(func.distinct(case((before, lines.c.order_id)))).label("o0"),
+                  func.coalesce(func.sum(case((before, lines.c.amount), else_=0)), 0)
+                  .label("m0"),
+                  days_between(func.max(case((before, lines.c.ordered_at))), t0).label("d0"),
+                  func.max(case((before, 0), else_=1)).label("after"),
+                  func.count(func.distinct(lines.c.order_id)).label("o1"),
+                  func.coalesce(func.sum(lines.c.amount), 0).label("m1"),
+                  days_between(func.max(lines.c.ordered_at), now).label("d1"),
+                  days_between(func.min(lines.c.ordered_at), now).label("first"))
+           .where(lines.c.contact_id.is_not(None))
+           .group_by(lines.c.contact_id)).subquery()
+    acts = (select(Activity.contact_id.label("contact_id"),
+                   func.sum(case(((Activity.occurred_at >= t0 - timedelta(days=90))
+                                  & (Activity.occurred_at < t0), 1), else_=0)).label("a0"),
+                   func.sum(case((Activity.occurred_at >= now - timedelta(days=90), 1),
+                                 else_=0)).label("a1"))
+            .where(Activity.contact_id.is_not(None),
+                   Activity.occurred_at >= t0 - timedelta(days=90))
+            .group_by(Activity.contact_id)).subquery()
+    return (select(per, func.coalesce(acts.c.a0, 0).label("a0"),
+                   func.coalesce(acts.c.a1, 0).label("a1"))
+            .outerjoin(acts, acts.c.contact_id == per.c.contact_id))
+
+
+def read_columns(session: Any, stmt: Any) -> list[np.ndarray]:
+    """The columns of ``stmt`` as float arrays (``NULL``: ``NaN``).  On
+    PostgreSQL one row of ``array_agg`` arrays (parsed by the driver in C), not
+    a Python object per value; rows in no particular order."""
+    sub = stmt.subquery()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        aggs = [func.array_agg(func.coalesce(cast(c, Float(53)), literal_column("'NaN'")))
+                for c in sub.c]
+        row = conn.execute(select(*aggs)).one()
+        return [np.array(col if col is not None else [], dtype=float) for col in row]
+    rows = conn.execute(select(sub)).all()
+    return [np.fromiter((np.nan if v is None else float(v) for v in col), dtype=float,
+                        count=len(rows))
+            for col in (zip(*rows) if rows else [[]] * len(sub.c))]
+
+
+def _history(session: Any, now: Any, t0: Any) -> dict[str, np.ndarray]:
+    """Per buyer, by contact id: features as of ``t0`` and as of ``now``, and the label."""
+    cols = read_columns(session, _history_select(now, t0))
+    if not len(cols[0]):
         return {}
-    # column-wise: numpy on a list of Row objects (np.array(rows)) is ~30x slower
-    arr = np.column_stack([
-        np.fromiter((np.nan if v is None else float(v) for v in column), dtype=float,
-                    count=len(rows))
-        for column in zip(*rows)])
-    ids = arr[:, 0].astype(np.int64)
-    acts = session.execute(
-        select(Activity.contact_id,
-               func.sum(case(((Activity.occurred_at >= t0 - timedelta(days=90))
-                              & (Activity.occurred_at < t0), 1), else_=0)),
-               func.sum(case((Activity.occurred_at >= now - timedelta(days=90), 1), else_=0)))
-        .where(Activity.contact_id.is_not(None),
-               Activity.occurred_at >= t0 - timedelta(days=90))
-        .group_by(Activity.contact_id)).all()
-    act_then, act_now = np.zeros(len(ids)), np.zeros(len(ids))
-    if acts:
-        a = np.array(acts, dtype=float)
-        pos = np.searchsorted(ids, a[:, 0].astype(np.int64))
-        ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == a[:, 0])
-        act_then[pos[ok]], act_now[pos[ok]] = a[ok, 1], a[ok, 2]
+    order = np.argsort(cols[0], kind="stable")
+    (ids, o0, m0, d0, after, o1, m1, d1, first, a0, a1) = [c[order] for c in cols]
     # a purchase after t0 only: "bought after" = 1 and nothing before
-    bought_after = arr[:, 4] == 1
     return {
-        "ids": ids,
-        "train_mask": arr[:, 1] > 0,
-        "x_then": np.column_stack([np.log1p(arr[:, 1]), np.log1p(np.maximum(arr[:, 2], 0)),
-                                   np.nan_to_num(arr[:, 3]) / 365.0, np.log1p(act_then)]),
-        "churned": ~bought_after,
-        "x_now": np.column_stack([np.log1p(arr[:, 5]), np.log1p(np.maximum(arr[:, 6], 0)),
-                                  arr[:, 7] / 365.0, np.log1p(act_now)]),
-        "spent": np.maximum(arr[:, 6], 0),
-        "tenure_years": arr[:, 8] / 365.0,
+        "ids": ids.astype(np.int64),
+        "train_mask": o0 > 0,
+        "x_then": np.column_stack([np.log1p(o0), np.log1p(np.maximum(m0, 0)),
+                                   np.nan_to_num(d0) / 365.0, np.log1p(a0)]),
+        "churned": ~(after == 1),
+        "x_now": np.column_stack([np.log1p(o1), np.log1p(np.maximum(m1, 0)),
+                                  d1 / 365.0, np.log1p(a1)]),
+        "spent": np.maximum(m1, 0),
+        "tenure_years": first / 365.0,
     }
 
 
-def _bulk_replace(session: Any, table: Any, columns: list[str], data: list[list[Any]]) -> None:
-    """Replace every row of ``table`` (``COPY`` on PostgreSQL)."""
-    session.execute(delete(table))
-    if not data or not data[0]:
-        return
-    conn = session.connection()
-    rows = zip(*data)
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.dbapi_connection
-        with raw.cursor() as cur, cur.copy(
-                f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
-    else:
-        session.execute(insert(table), [dict(zip(columns, r)) for r in rows])
+def _bulk_replace(session: Any, table: Any, columns: list[str], data: list[list[Any]],
+                  constants: dict[str, Any]) -> None:
+    """Replace every row of ``table`` (keyed by its first column): ``columns``
+    from ``data`` (one list per column), ``constants`` the same in every row.
+    Staged by one ``INSERT … SELECT unnest`` of whole columns as arrays on
+    PostgreSQL (an ``executemany`` elsewhere), applied by
+    :func:`trellis_scoring.sync.replace_rows`."""
+    names = columns + list(constants)
+
+    def fill(conn: Any, stage: Any) -> None:
+        if not data or not data[0]:
+            return
+        if conn.dialect.name == "postgresql":
+            types = {c.name: c.type.compile(dialect=conn.dialect) for c in table.columns}
+            exprs = [f"unnest(CAST(:c{i} AS {types[name]}[]))"
+                     for i, name in enumerate(columns)]
+            exprs += [f":k_{name}" for name in constants]
+            conn.execute(text(f"INSERT INTO {stage.name} ({', '.join(names)}) "
+                              f"SELECT {', '.join(exprs)}"),
+                         {**{f"c{i}": list(values) for i, values in enumerate(data)},
+                          **{f"k_{name}": value for name, value in constants.items()}})
+        else:
+            conn.execute(insert(stage), [{**dict(zip(columns, r)), **constants}
+                                         for r in zip(*data)])
+
+    replace_rows(session, table, columns[0], names, fill)
 
 
 def recompute_churn_and_clv(session: Any, horizon_days: int, discount: float) -> dict[str, Any]:
@@ -196,10 +226,10 @@ def recompute_churn_and_clv(session: Any, horizon_days: int, discount: float) ->
     annual = h["spent"] / np.maximum(h["tenure_years"], 1.0)
     value = clv(annual, retention, discount)
     _bulk_replace(session, CustomerValue.__table__,
-                  ["contact_id", "churn_probability", "annual_value", "clv", "computed_at"],
+                  ["contact_id", "churn_probability", "annual_value", "clv"],
                   [h["ids"].tolist(), np.round(probability, 4).tolist(),
-                   np.round(annual, 2).tolist(), np.round(value, 2).tolist(),
-                   [now] * len(h["ids"])])
+                   np.round(annual, 2).tolist(), np.round(value, 2).tolist()],
+                  {"computed_at": now})
     session.flush()
     return {"churn": {"model_id": model.id, "auc": model.auc, "n_train": model.n_train,
                       "n_test": model.n_test, "churn_rate": model.churn_rate},

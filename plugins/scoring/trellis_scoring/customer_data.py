@@ -10,7 +10,6 @@ from typing import Any
 from marshmallow import Schema
 from sqlalchemy import Select, func, select
 
-from trellis import purchases
 from trellis.db import utcnow
 from trellis.specs import ActionSpec, FeatureSpec
 from trellis.sqlfuncs import month_bucket
@@ -22,12 +21,17 @@ LOYALTY_WINDOW_DAYS = 730
 
 def loyalty_months() -> Select:
     """Distinct calendar months with a purchase in the last 24 months."""
-    lines = purchases.lines().subquery()
+    from trellis_scoring import purchase_data
+
+    orders = purchase_data.orders().subquery()
     since = utcnow() - timedelta(days=LOYALTY_WINDOW_DAYS)
-    return (select(lines.c.contact_id.label("contact_id"),
-                   func.count(func.distinct(month_bucket(lines.c.ordered_at))).label("value"))
-            .where(lines.c.contact_id.is_not(None), lines.c.ordered_at >= since)
-            .group_by(lines.c.contact_id))
+    # DISTINCT (contact, month) then COUNT: hashable, unlike COUNT(DISTINCT …) per group
+    months = (select(orders.c.contact_id.label("contact_id"),
+                     month_bucket(orders.c.ordered_at).label("month"))
+              .where(orders.c.contact_id.is_not(None), orders.c.ordered_at >= since)
+              .distinct()).subquery()
+    return (select(months.c.contact_id.label("contact_id"), func.count().label("value"))
+            .group_by(months.c.contact_id))
 
 
 def _score_column(column: str):

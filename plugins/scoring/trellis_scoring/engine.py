@@ -8,13 +8,20 @@ the customer has none) into 0–100 scores:
   lowest rank, the lowest value scores 0, the highest 100 (a single customer: 0).
 * ``minmax`` — capped min-max: ``100 · (clip(v, floor, cap) − floor) / (cap − floor)``.
   ``floor`` defaults to the lowest value, ``cap`` to the ``cap_percentile``-th
-  percentile of the values (linear interpolation, as SQL's ``percentile_cont``),
-  so a few very large customers do not squash everyone else to 0.
+  percentile of the values (linear interpolation, exactly PostgreSQL's
+  ``percentile_cont``: :func:`percentile_cont`), so a few very large customers
+  do not squash everyone else to 0.
 
 ``direction="lower"`` scores ``100 − score`` (fewer days since the last
 purchase is better).  Customers without a value get the term's
 ``missing_score``.  The model's value is ``Σ wᵢ · scoreᵢ`` with the weights
-divided by their sum (so they sum to 1), rounded to 2 decimals.
+divided by their sum (so they sum to 1), summed term by term in the model's
+order and rounded to 2 decimals (half to even, as ``numpy.round`` and
+PostgreSQL's ``round(double precision)``).
+
+Every operation here is written in the order PostgreSQL evaluates the same
+definitions in SQL (``trellis_scoring.compute`` scores there on PostgreSQL),
+so both give bit-identical values.
 """
 
 from __future__ import annotations
@@ -82,10 +89,35 @@ def capped_minmax(values: np.ndarray, floor: float, cap: float) -> np.ndarray:
     return 100.0 * (np.clip(values, floor, cap) - floor) / (cap - floor)
 
 
+def quantile_fractions() -> list[float]:
+    """The fractions (0 … 1) of the :data:`QUANTILES` quantiles a run keeps."""
+    return np.linspace(0, 1, QUANTILES).tolist()
+
+
+def percentile_cont(sorted_values: np.ndarray, fractions: Sequence[float]) -> np.ndarray:
+    """PostgreSQL's ``percentile_cont(fractions) WITHIN GROUP (ORDER BY v)`` of
+    the ascending ``sorted_values`` (at least one): position ``p · (n − 1)``,
+    ``lo + (p·(n−1) − ⌊p·(n−1)⌋) · (hi − lo)`` between its neighbours —
+    the same floating-point operations in the same order."""
+    s = np.asarray(sorted_values, dtype=float)
+    pos = np.asarray(fractions, dtype=float) * float(len(s) - 1)
+    first = np.floor(pos)
+    second = np.ceil(pos).astype(np.int64)
+    lo = s[first.astype(np.int64)]
+    hi = s[second]
+    return np.where(second > first, lo + (pos - first) * (hi - lo), lo)
+
+
 def _quantiles(present: np.ndarray) -> list[float]:
+    ordered = np.sort(present)
     if len(present) <= QUANTILES:
-        return np.sort(present).tolist()
-    return np.quantile(present, np.linspace(0, 1, QUANTILES)).tolist()
+        return ordered.tolist()
+    return percentile_cont(ordered, quantile_fractions()).tolist()
+
+
+def cap_fraction(term: Term) -> float:
+    """The fraction (0–1) of the values below a min-max term's percentile cap."""
+    return (term.cap_percentile if term.cap_percentile is not None else 100.0) / 100.0
 
 
 def normalise(values: np.ndarray, term: Term) -> tuple[np.ndarray, Normalisation]:
@@ -105,8 +137,7 @@ def normalise(values: np.ndarray, term: Term) -> tuple[np.ndarray, Normalisation
         if term.cap is not None:
             cap = term.cap
         elif len(known):
-            cap = float(np.percentile(known, term.cap_percentile
-                                      if term.cap_percentile is not None else 100.0))
+            cap = float(percentile_cont(np.sort(known), [cap_fraction(term)])[0])
         else:
             cap = floor
         norm.floor, norm.cap = float(floor), float(cap)
@@ -152,12 +183,23 @@ def normalised_weights(weights: Sequence[float]) -> np.ndarray:
     return w / total
 
 
+def weighted_sum(weights: Sequence[float], scores: np.ndarray) -> np.ndarray:
+    """``w₀·s₀ + w₁·s₁ + …`` per row of ``scores`` (one column per weight), added
+    left to right (as SQL adds the same terms), not rounded."""
+    s = np.atleast_2d(np.asarray(scores, dtype=float))
+    total = np.zeros(s.shape[0])
+    for j, w in enumerate(weights):
+        total = total + float(w) * s[:, j]
+    return total
+
+
 def weighted_value(weights: Sequence[float], scores: np.ndarray) -> np.ndarray:
     """``Σ wᵢ · scoreᵢ`` per customer, weights normalised to sum 1, rounded to 2
     decimals.  ``scores`` has one column per weight (or is one row)."""
     w = normalised_weights(weights)
     s = np.asarray(scores, dtype=float)
-    return np.round(s @ w, 2)
+    total = weighted_sum(w, s)
+    return np.round(total if s.ndim > 1 else total[0], 2)
 
 
 def tiers(values: np.ndarray, high_from: float, medium_from: float) -> np.ndarray:

@@ -655,6 +655,58 @@ def _describe(model: str | None) -> list[dict[str, Any]]:
 OPERATORS = {"text": TEXT_OPS, "number": NUMBER_OPS, "date": DATE_OPS, "boolean": BOOL_OPS}
 
 
+def builder_labels(model: str | None = None) -> dict[str, Any]:
+    """The rule builder's words in the request's language, for the page to hand to
+    ``conditions.js`` (``<script type="application/json" id="condition-labels">``):
+    its buttons and placeholders, the operators and purchase measures, and the
+    labels of the condition types and of the choices that come from the source
+    (contact fields, plugins' features).  The API keeps answering in English; what
+    users named themselves (custom fields) is shown as they wrote it."""
+    from flask_babel import gettext
+
+    from trellis.extension import current_trellis
+    from trellis.i18n import translate
+
+    registered = current_trellis().features
+    with for_model(model):
+        types = {**available(), RECORD.name: RECORD}  # the automation builder's too
+    return {
+        "ui": {
+            "remove": gettext("remove"), "remove_group": gettext("remove group"),
+            "add_condition": gettext("+ condition"), "add_group": gettext("+ group"),
+            "all": gettext("ALL of (AND)"), "any": gettext("ANY of (OR)"),
+            "not": gettext("NOT"), "group_operator": gettext("group operator"),
+            "condition_type": gettext("condition type"), "operator": gettext("operator"),
+            "value": gettext("value"), "tag": gettext("tag"),
+            "activity_type": gettext("activity type, e.g. product.viewed"),
+            "within_days": gettext("within days"), "product_id": gettext("product id"),
+            "measure": gettext("measure"), "field": gettext("field"),
+            "feature": gettext("feature"),
+        },
+        "ops": {
+            "eq": gettext("equals"), "ne": gettext("does not equal"),
+            "contains": gettext("contains"), "not_contains": gettext("does not contain"),
+            "starts_with": gettext("starts with"), "ends_with": gettext("ends with"),
+            "in": gettext("is one of"), "is_empty": gettext("is empty"),
+            "is_not_empty": gettext("is not empty"), "gt": gettext("more than"),
+            "gte": gettext("at least"), "lt": gettext("less than"), "lte": gettext("at most"),
+            "before": gettext("before"), "after": gettext("after"),
+            "within_days": gettext("within the last N days"),
+            "older_than_days": gettext("more than N days ago"),
+            "within_next_days": gettext("within the next N days"),
+            "is_true": gettext("is true"), "is_false": gettext("is false"),
+        },
+        "measures": {"total": gettext("total spent"), "count": gettext("number of orders"),
+                     "days_since_last": gettext("days since the last purchase"),
+                     "last_at": gettext("last purchase")},
+        "types": {name: translate(spec.label) for name, spec in types.items()},
+        "choices": {  # by condition type
+            "field": {name: translate(label) for name, (_c, _k, label) in _field_columns().items()},
+            "feature": {name: translate(spec.label) for name, (_p, spec) in registered.items()},
+        },
+    }
+
+
 # ------------------------------------------------------------------ validate / compile
 
 

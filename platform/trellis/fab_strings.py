@@ -17,6 +17,10 @@ FAB_STRINGS = [
     _l("User(s) exists in the group, cannot delete"),
     _l("User(s) exists in the role, cannot delete"),
     _l("It's not a good policy to remove a user, just make it inactive"),
+    _l("The user group on the application, this will associate with a list of roles "
+       "associated with the group"),
+    # FAB's own roles, shown translated in the user form and list (trellis.fastpaths)
+    _l("Admin"), _l("Public"),
     _l("Must have at least two capital letters, one special character, two digits, three "
        "lower case letters and a minimal length of 10."),
 ]

@@ -27,11 +27,34 @@ from wtforms.fields.core import UnboundField
 from trellis.auth import AuthMixin, TrellisAuthDBView, TrellisSecurityApi
 
 
-def _without_download(view: type) -> type:
+def _without_download(view: type, *mixins: type) -> type:
     """FAB's security view without its ``/download/<file>`` route (it serves
     UPLOAD_FOLDER, which Trellis does not use).  Same class name: same endpoints
     and permissions."""
-    return type(view.__name__, (view,), {"exclude_route_methods": {"download"}})
+    return type(view.__name__, (*mixins, view), {"exclude_route_methods": {"download"}})
+
+
+def role_label(role: Any) -> str:
+    """A role's name as shown: translated (the roles the core and the plugins
+    declare are msgids of their catalogs; a role an admin made is shown as named)."""
+    from trellis.i18n import translate
+
+    return translate(role.name)
+
+
+class RolesTranslated:
+    """For FAB's user view: role names translated in the forms' role picker and in
+    the list and the record page."""
+
+    def _init_forms(self) -> None:
+        super()._init_forms()  # type: ignore[misc]
+        for form in (self.add_form, self.edit_form):  # type: ignore[attr-defined]
+            field = getattr(form, "roles", None)
+            if isinstance(field, UnboundField):
+                field.kwargs["get_label"] = role_label
+        self.formatters_columns = {
+            "roles": lambda roles: ", ".join(role_label(r) for r in roles or ()),
+            **(self.formatters_columns or {})}  # type: ignore[has-type]
 
 
 class TrellisSecurityManager(AuthMixin, SecurityManager):
@@ -40,7 +63,7 @@ class TrellisSecurityManager(AuthMixin, SecurityManager):
 
     authdbview = TrellisAuthDBView
     security_api = TrellisSecurityApi
-    userdbmodelview = _without_download(SecurityManager.userdbmodelview)
+    userdbmodelview = _without_download(SecurityManager.userdbmodelview, RolesTranslated)
     rolemodelview = _without_download(SecurityManager.rolemodelview)
     groupmodelview = _without_download(SecurityManager.groupmodelview)
     permissionmodelview = _without_download(SecurityManager.permissionmodelview)

@@ -10,8 +10,9 @@ A catalog holds what the source says — ``_()``, ``gettext``, ``ngettext``,
 ``lazy_gettext``/``_l`` in Python, ``_()`` and ``{% trans %}`` in the
 package's templates — plus the strings a booted app shows without them being in
 the source (:func:`runtime_strings`): menu entries and categories, FAB's
-column labels and view titles, model, widget, panel, feature and action
-labels, settings labels and the plugin's manifest.
+column labels and view titles, model, widget, panel, feature, action and
+condition type labels (and the contact fields conditions compare), role
+names, settings labels and the plugin's manifest.
 """
 
 from __future__ import annotations
@@ -99,6 +100,20 @@ def runtime_strings(app: Any) -> dict[str, dict[str, set[str]]]:
             add(plugin, spec.description, f"widget {spec.name}")
         for plugin, spec in ext.panels:
             add(plugin, spec.label, f"panel {spec.name}")
+        for name, _plugin in ext.plugins.by_name.items():
+            if not _plugin.ok:
+                continue
+            for role in ext.plugins.call_one(name, "trellis_roles") or []:
+                add(name, getattr(role, "name", None), "role")
+        from trellis import conditions
+
+        for spec in [*conditions.BUILTIN, conditions.RECORD]:
+            add("core", spec.label, f"condition type {spec.name}")
+        for plugin, contributed in ext.plugins.call_each("trellis_condition_types"):
+            for spec in contributed or []:
+                add(plugin, spec.label, f"condition type {spec.name}")
+        for field_name, (_column, _kind, text) in conditions._field_columns().items():
+            add("core", text, f"condition field {field_name}")
         for table, kind in ((ext.features, "feature"), (ext.actions, "action")):
             for key, (plugin, spec) in table.items():
                 add(plugin, spec.label, f"{kind} {key}")

@@ -57,6 +57,15 @@ def _attach_errors(form: Any, messages: Any) -> None:
             field.errors = [*field.errors, *map(str, msgs)]
 
 
+def yes_no(value: Any) -> Any:
+    """A boolean as the user's language writes it (``True``/``False`` in English)."""
+    if value is True:
+        return _("True")
+    if value is False:
+        return _("False")
+    return value
+
+
 class TrellisModelView(ModelView):
     """A FAB ``ModelView`` sharing ``can_read``/``can_write`` on ``<plugin>.<Model>``
     with the model's REST API.  Use ``datamodel = TrellisSQLAInterface(Model)``.
@@ -157,7 +166,8 @@ class TrellisModelView(ModelView):
         # FAB's generated and the view's own labels, translated when shown (in lists
         # and forms; their msgids are collected from the booted app: trellis.i18n_catalogs)
         self.label_columns = {k: lazy(v) for k, v in self.label_columns.items()}
-        self.formatters_columns = {**{c: translate for c in self.translated_values},
+        self.formatters_columns = {**{c: yes_no for c in self._boolean_columns()},
+                                   **{c: translate for c in self.translated_values},
                                    **(self.formatters_columns or {})}
         self.description_columns = {k: lazy(v)
                                     for k, v in (self.description_columns or {}).items()}
@@ -167,10 +177,22 @@ class TrellisModelView(ModelView):
             self.search_form, self.datamodel, self.search_form_query_rel_fields,
             self.search_options_limit)
 
+    def _boolean_columns(self) -> list[str]:
+        """The boolean columns of the list and the record page (shown translated)."""
+        found = []
+        for name in {*(self.list_columns or ()), *(self.show_columns or ())}:
+            try:
+                if self.datamodel.is_boolean(name):
+                    found.append(name)
+            except Exception:  # noqa: BLE001 - not a column (a relation, a property)
+                continue
+        return found
+
     def _init_titles(self) -> None:
         super()._init_titles()
-        for attr in ("list_title", "show_title", "add_title", "edit_title"):
-            setattr(self, attr, lazy(getattr(self, attr)))
+        # ``title`` (the tab of a related list on a record page) is FAB's copy of the list's
+        for attr in ("list_title", "show_title", "add_title", "edit_title", "title"):
+            setattr(self, attr, lazy(getattr(self, attr, None)))
 
     def pre_add(self, item: Any) -> None:
         rules.default_owner(item)

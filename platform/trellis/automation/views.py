@@ -120,7 +120,7 @@ class AutomationView(BaseView):
             .order_by(AutomationRuleVersion.version.desc())).all()
         return self.render_template(
             "trellis/automation_builder.html", rule=rule_dict(rule) if rule else None,
-            versions=versions,
+            versions=versions, condition_labels=conditions.builder_labels(),
             can_write=self.appbuilder.sm.has_access("can_write", RESOURCE))
 
     @expose("/runs")

@@ -13,6 +13,8 @@ from typing import Any
 
 from flask_appbuilder import BaseView, expose, has_access
 
+from trellis import conditions
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -32,4 +34,5 @@ class SegmentBuilderView(BaseView):
     @expose("/")
     @has_access
     def index(self):
-        return self.render_template("marketing/builder.html")
+        return self.render_template("marketing/builder.html",
+                                    condition_labels=conditions.builder_labels())

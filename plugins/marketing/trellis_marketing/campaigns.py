@@ -40,6 +40,7 @@ from email import policy
 from typing import Any, Callable
 
 from flask import current_app
+from flask_babel import lazy_gettext
 from sqlalchemy import and_, case, exists, func, insert, literal, not_, select, update
 
 from trellis import consent, mail, signing, templating
@@ -53,6 +54,10 @@ from trellis_marketing.models import Campaign, EmailTemplate, Message
 log = logging.getLogger(__name__)
 
 PLUGIN = "marketing"
+#: The timeline's activity types this plugin writes: msgids of its catalog (the
+#: customer page shows a type translated).
+ACTIVITY_TYPES = (lazy_gettext("email.opened"), lazy_gettext("email.clicked"),
+                  lazy_gettext("email.unsubscribed"), lazy_gettext("product.viewed"))
 PURPOSE = "marketing"
 BATCH = 50
 #: A claim older than this is put back to ``queued`` by :func:`recover`.

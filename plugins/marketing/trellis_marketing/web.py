@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, request
+from flask_babel import gettext as _
 from flask_appbuilder.actions import action
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
@@ -18,6 +19,7 @@ from trellis.api import model_api
 from trellis.datamodel import TrellisSQLAInterface
 from trellis.db import db
 from trellis.forms import JSONField
+from trellis.i18n import lazy
 from trellis.views import TrellisModelView
 from trellis.models import Contact
 from trellis_marketing import campaigns, metrics, segments
@@ -418,8 +420,8 @@ class CampaignView(TrellisModelView):
         for item in items:
             started += int(campaigns.start(db.session, item.id)["started"])
             db.session.commit()
-        flash(f"{started} campaign(s) started; {len(items) - started} were already sent or "
-              f"sending.", "info")
+        flash(_("%(started)s campaign(s) started; %(skipped)s were already sent or sending.",
+                started=started, skipped=len(items) - started), "info")
         return redirect(self.get_redirect())
 
 
@@ -494,6 +496,8 @@ class JourneyView(TrellisModelView):
     journey's rules, each error under its field) or through the API."""
 
     datamodel = TrellisSQLAInterface(Journey)
+    translated_values = {"trigger_kind": TRIGGER_KINDS,
+                         "trigger_segment_change": SEGMENT_CHANGES}
     list_columns = ["name", "active", "trigger_kind", "trigger_activity_type", "trigger_event",
                     "trigger_segment"]
     add_columns = edit_columns = [
@@ -502,10 +506,10 @@ class JourneyView(TrellisModelView):
         "cost", "conversion_days"]
     show_columns = [*add_columns, "created_on"]
     add_form_extra_fields = edit_form_extra_fields = {
-        "trigger_kind": SelectField("Trigger", choices=[(k, k) for k in TRIGGER_KINDS],
+        "trigger_kind": SelectField("Trigger", choices=[(k, lazy(k)) for k in TRIGGER_KINDS],
                                     default="activity"),
         "trigger_segment_change": SelectField("Segment change", default="entered",
-                                              choices=[(c, c) for c in SEGMENT_CHANGES]),
+                                              choices=[(c, lazy(c)) for c in SEGMENT_CHANGES]),
         "trigger_payload": JSONField("Trigger payload", rows=2),
         "steps": JSONField("Steps", rows=12),
     }

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import object_session
 
@@ -34,6 +35,12 @@ from trellis_sales.models import (
 )
 
 PLUGIN = "sales"
+#: The timeline's activity types this plugin writes: msgids of its catalog (the
+#: customer page shows a type translated).  Their subjects are written in the
+#: language of the user whose action wrote them (English outside a request).
+ACTIVITY_TYPES = (lazy_gettext("deal.created"), lazy_gettext("deal.stage_changed"),
+                  lazy_gettext("lead.converted"), lazy_gettext("order.placed"),
+                  lazy_gettext("task.done"))
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -134,7 +141,8 @@ def deal_before_save(session: Any, deal: Deal, action: str) -> None:
         if old_stage is not None and old_stage.is_lost and not stage.is_lost:
             deal.lost_reason = None  # reopened: the old reason no longer applies
     if action == "created":
-        _timeline(session, "deal.created", f"Deal {deal.name} opened in {stage.name}",
+        _timeline(session, "deal.created",
+                  gettext("Deal %(deal)s opened in %(stage)s", deal=deal.name, stage=stage.name),
                   deal.contact or deal.contact_id, deal.account or deal.account_id,
                   {"stage": stage.name})
     else:
@@ -142,7 +150,8 @@ def deal_before_save(session: Any, deal: Deal, action: str) -> None:
                 "to_stage": stage.name, "amount": str(deal.amount or 0),
                 "currency": deal.currency}
         _timeline(session, "deal.stage_changed",
-                  f"Deal {deal.name}: {data['from_stage']} → {stage.name}",
+                  gettext("Deal %(deal)s: %(old)s → %(new)s", deal=deal.name,
+                          old=data["from_stage"], new=stage.name),
                   deal.contact or deal.contact_id, deal.account or deal.account_id, data)
         queue(session, "deal.stage_changed", data, plugin=PLUGIN)
     if stage.is_won:
@@ -295,7 +304,8 @@ def order_before_save(session: Any, order: Order, action: str) -> None:
         return
     if order.lines:
         order.total = sum((Decimal(l.total or 0) for l in order.lines), Decimal("0"))
-    _timeline(session, "order.placed", f"Order of {order.total} {order.currency}",
+    _timeline(session, "order.placed", gettext("Order of %(total)s %(currency)s",
+                                               total=order.total, currency=order.currency),
               order.contact or order.contact_id, order.account or order.account_id,
               {"total": str(order.total), "currency": order.currency},
               occurred_at=order.ordered_at)  # a back-dated order sits at its day
@@ -330,7 +340,9 @@ def task_before_save(session: Any, task: Task, action: str) -> None:
         contact_id = task.contact or task.contact_id or (
             (deal.contact or deal.contact_id) if deal else None)
         account_id = (deal.account or deal.account_id) if deal else None
-        _timeline(session, "task.done", f"{task.kind.title()} done: {task.subject}",
+        _timeline(session, "task.done", gettext("%(kind)s done: %(subject)s",
+                                                kind=gettext(task.kind).title(),
+                                                subject=task.subject),
                   contact_id, account_id, {"task_id": task.id, "kind": task.kind})
         queue(session, "task.done", lambda: {"task_id": task.id}, plugin=PLUGIN)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, or_, select
 
 from trellis.db import db
@@ -97,7 +98,8 @@ def convert_lead(lead: Lead, *, create_deal: bool = True, deal_name: str | None 
         pipeline = session.get(Pipeline, pipeline_id) if pipeline_id else default_pipeline(session)
         if pipeline is None:
             raise RecordInvalid({"pipeline_id": ["No such pipeline."]})
-        deal = Deal(name=deal_name or f"{lead.company or lead.name} deal", account=account,
+        deal = Deal(name=deal_name or gettext("%(name)s deal", name=lead.company or lead.name),
+                    account=account,
                     contact=contact, pipeline=pipeline, amount=amount or Decimal("0"),
                     owner_id=lead.owner_id)
         session.add(deal)
@@ -105,7 +107,8 @@ def convert_lead(lead: Lead, *, create_deal: bool = True, deal_name: str | None 
     lead.status = "converted"
     lead.converted_contact_id = contact.id
     lead.converted_deal_id = deal.id if deal else None
-    session.add(Activity(type="lead.converted", subject=f"Converted from lead {lead.name}",
+    session.add(Activity(type="lead.converted",
+                         subject=gettext("Converted from lead %(lead)s", lead=lead.name),
                          contact_id=contact.id, account_id=account.id if account else None,
                          plugin=PLUGIN, payload={"lead_id": lead.id,
                                                  "deal_id": deal.id if deal else None}))

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_appbuilder import BaseView, action, expose, has_access
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from trellis.db import db
+from trellis.i18n import person_name
 from trellis.validation import RecordInvalid
 from trellis_sales.conversion import convert_lead
 from trellis_sales.models import Lead, Pipeline
@@ -60,14 +62,31 @@ def _form_values() -> tuple[dict[str, Any], dict[str, list[str]]]:
             if not values["amount"].is_finite():
                 raise InvalidOperation
         except InvalidOperation:
-            errors["amount"] = ["Not a valid number."]
+            errors["amount"] = [_("Not a valid number.")]
     raw_pipeline = request.form.get("pipeline_id") or ""
     if raw_pipeline:
         if not raw_pipeline.isdigit():
-            errors["pipeline_id"] = ["No such pipeline."]
+            errors["pipeline_id"] = [_("No such pipeline.")]
         else:
             values["pipeline_id"] = int(raw_pipeline)
     return values, errors
+
+
+def _converted_message(result: Any) -> str:
+    """The flash message after a conversion: what was matched and what was created."""
+    contact = result.contact.name
+    parts = [_("contact %(name)s (new)", name=contact) if result.contact_created
+             else _("contact %(name)s (existing)", name=contact)]
+    if result.account is not None:
+        account = result.account.name
+        parts.append(_("account %(name)s (new)", name=account) if result.account_created
+                     else _("account %(name)s (existing)", name=account))
+    if result.deal is not None:
+        parts.append(_("deal %(name)s", name=result.deal.name))
+    listed = parts[0]
+    for part in parts[1:]:  # the language's own list separator
+        listed = _("%(first)s, %(next)s", first=listed, next=part)
+    return _("Lead converted: %(parts)s.", parts=listed)
 
 
 class LeadConvertView(BaseView):
@@ -97,7 +116,7 @@ class LeadConvertView(BaseView):
         if request.method == "POST":
             values, errors = _form_values()
             if not form.validate_on_submit():
-                errors = {"_form": ["The form expired; please try again."]}
+                errors = {"_form": [_("The form expired; please try again.")]}
             elif not errors:
                 try:
                     result = convert_lead(lead, **values)
@@ -106,19 +125,12 @@ class LeadConvertView(BaseView):
                     db.session.rollback()
                     errors = exc.messages  # type: ignore[assignment]
                 else:
-                    parts = [f"contact {result.contact.name} "
-                             f"({'new' if result.contact_created else 'existing'})"]
-                    if result.account is not None:
-                        parts.append(f"account {result.account.name} "
-                                     f"({'new' if result.account_created else 'existing'})")
-                    if result.deal is not None:
-                        parts.append(f"deal {result.deal.name}")
-                    flash("Lead converted: " + ", ".join(parts) + ".", "success")
+                    flash(_converted_message(result), "success")
                     return redirect(url_for("ContactView.show", pk=result.contact.id))
         pipelines = db.session.scalars(select(Pipeline).order_by(
             Pipeline.is_default.desc(), Pipeline.name)).all()
-        person = " ".join(p for p in (lead.first_name, lead.last_name) if p)
-        default_name = f"{lead.company or person} deal"
+        person = person_name(lead.first_name, lead.last_name)
+        default_name = _("%(name)s deal", name=lead.company or person)
         return self.render_template(
             "sales/convert_lead.html", lead=lead, form=form, errors=errors, values=values,
             pipelines=pipelines, default_name=default_name,

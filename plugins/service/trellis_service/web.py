@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, request
+from flask_babel import lazy_gettext as _l
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import validate
+from wtforms import SelectField
 from sqlalchemy import select
 
 from trellis.api import API_PERMISSIONS, TrellisModelApi, model_api
@@ -40,12 +42,18 @@ from trellis_service.models import (
 
 class TicketMessageView(TrellisModelView):
     datamodel = TrellisSQLAInterface(TicketMessage)
+    translated_values = {"kind": MESSAGE_KINDS}
     list_columns = ["created_on", "kind", "author", "from_email", "body"]
     add_columns = ["ticket", "kind", "body"]
     edit_columns = ["body"]
     show_columns = ["ticket", "kind", "author", "from_email", "body", "message_id", "sent_at",
                     "created_on"]
-    label_columns = {"kind": "Kind (customer, reply = public, note = internal, call = phone call)"}
+    add_form_extra_fields = {
+        "kind": SelectField(_l("Kind"), default="reply",
+                            choices=[(k, _l(k)) for k in MESSAGE_KINDS])}
+    description_columns = {"kind": "A reply is sent to the customer; a note stays internal; a "
+                                   "call records a phone call; a customer message is the "
+                                   "customer's own words"}
     base_order = ("created_on", "asc")
 
 

@@ -3,6 +3,8 @@
    types an API describes (trellis.conditions.describe), read back as the JSON tree.
 
    var builder = TrellisConditions.create(types, operators);   // from the API
+   // the words it shows: the page's <script type="application/json" id="condition-labels">
+   // (trellis.conditions.builder_labels, in the user's language), else English
    container.appendChild(builder.element);
    builder.load(tree);      // optional: show an existing tree
    builder.read();          // the tree
@@ -22,10 +24,19 @@ window.TrellisConditions = (function () {
     return node;
   }
 
-  function create(typeList, operators) {
+  function pageLabels() {
+    var node = document.getElementById("condition-labels");
+    try { return node ? JSON.parse(node.textContent) : {}; } catch (e) { return {}; }
+  }
+
+  function create(typeList, operators, labels) {
     var TYPES = {};
     (typeList || []).forEach(function (t) { TYPES[t.name] = t; });
     var OPS = operators || {};
+    var L = labels || pageLabels();
+    var UI = L.ui || {}, OP_LABELS = L.ops || {}, MEASURE_LABELS = L.measures || {};
+    var TYPE_LABELS = L.types || {}, CHOICE_LABELS = L.choices || {};
+    function ui(key, english) { return UI[key] || english; }
 
     function select(key, options, label) {
       var s = el("select", {"class": "form-control input-sm", "data-key": key, "aria-label": label || key});
@@ -41,12 +52,16 @@ window.TrellisConditions = (function () {
                           placeholder: placeholder || key, "aria-label": placeholder || key});
     }
     function opsSelect(kind) {
-      return select("op", (OPS[kind] || []).map(function (o) { return {value: o}; }), "operator");
+      return select("op", (OPS[kind] || []).map(function (o) {
+        return {value: o, label: OP_LABELS[o]};
+      }), ui("operator", "operator"));
     }
     function choices(type, key) {
       var p = (TYPES[type] && TYPES[type].params[key]) || {};
+      var own = CHOICE_LABELS[type] || {};  // by condition type: its choices' labels
       return (p.choices || []).map(function (c) {
-        return typeof c === "string" ? {value: c} : {value: c.name, label: c.label, kind: c.kind};
+        return typeof c === "string" ? {value: c, label: own[c]}
+          : {value: c.name, label: own[c.name] || c.label, kind: c.kind};
       });
     }
     function kindOf(sel) {
@@ -59,24 +74,28 @@ window.TrellisConditions = (function () {
       box.textContent = "";
       function withOps(sel) {
         var ops = opsSelect(kindOf(sel));
-        box.appendChild(sel); box.appendChild(ops); box.appendChild(input("value", "text", "value"));
+        box.appendChild(sel); box.appendChild(ops); box.appendChild(input("value", "text", ui("value", "value")));
         sel.addEventListener("change", function () {
           var fresh = opsSelect(kindOf(sel));
           box.replaceChild(fresh, box.querySelector("[data-key=op]"));
         });
       }
-      if (WITH_OPS[type]) { withOps(select(WITH_OPS[type], choices(type, WITH_OPS[type]), WITH_OPS[type])); }
-      else if (type === "tag") { box.appendChild(input("tag", "text", "tag")); }
+      if (WITH_OPS[type]) {
+        var key = WITH_OPS[type];
+        withOps(select(key, choices(type, key), ui(key, key)));
+      }
+      else if (type === "tag") { box.appendChild(input("tag", "text", ui("tag", "tag"))); }
       else if (type === "activity") {
-        box.appendChild(input("activity_type", "text", "activity type, e.g. product.viewed"));
-        box.appendChild(input("within_days", "number", "within days"));
-        box.appendChild(input("payload.product_id", "number", "product id"));
+        box.appendChild(input("activity_type", "text",
+                              ui("activity_type", "activity type, e.g. product.viewed")));
+        box.appendChild(input("within_days", "number", ui("within_days", "within days")));
+        box.appendChild(input("payload.product_id", "number", ui("product_id", "product id")));
       } else if (type === "purchase") {
         withOps(select("measure", Object.keys(MEASURES).map(function (k) {
-          return {value: k, kind: MEASURES[k]};
-        }), "measure"));
-        box.appendChild(input("within_days", "number", "within days"));
-        box.appendChild(input("product_id", "number", "product id"));
+          return {value: k, label: MEASURE_LABELS[k], kind: MEASURES[k]};
+        }), ui("measure", "measure")));
+        box.appendChild(input("within_days", "number", ui("within_days", "within days")));
+        box.appendChild(input("product_id", "number", ui("product_id", "product id")));
       } else {
         Object.keys((TYPES[type] || {}).params || {}).forEach(function (k) {
           box.appendChild(input(k, "text", k));
@@ -97,11 +116,11 @@ window.TrellisConditions = (function () {
     function condition(node) {
       var names = Object.keys(TYPES);
       var type = select("type", names.map(function (n) {
-        return {value: n, label: TYPES[n].label};
-      }), "condition type");
+        return {value: n, label: TYPE_LABELS[n] || TYPES[n].label};
+      }), ui("condition_type", "condition type"));
       var box = el("span", {"class": "rule-params"});
       var remove = el("button", {type: "button", "class": "btn btn-link btn-sm rule-remove",
-                                 text: "remove"});
+                                 text: ui("remove", "remove")});
       var row = el("div", {"class": "rule-row", "data-node": "condition"}, [type, box, remove]);
       type.value = node && TYPES[node.type] ? node.type
         : names.indexOf("record") >= 0 ? "record" : names.indexOf("tag") >= 0 ? "tag" : names[0];
@@ -114,20 +133,21 @@ window.TrellisConditions = (function () {
 
     /* -------- a group */
     function group(isRoot, node) {
-      var op = select("group-op", [{value: "and", label: "ALL of (AND)"},
-                                   {value: "or", label: "ANY of (OR)"}], "group operator");
-      var not = el("input", {type: "checkbox", "class": "group-not", "aria-label": "NOT"});
+      var op = select("group-op", [{value: "and", label: ui("all", "ALL of (AND)")},
+                                   {value: "or", label: ui("any", "ANY of (OR)")}],
+                      ui("group_operator", "group operator"));
+      var not = el("input", {type: "checkbox", "class": "group-not", "aria-label": ui("not", "NOT")});
       var children = el("div", {"class": "group-children"});
       var addRule = el("button", {type: "button", "class": "btn btn-default btn-sm add-condition",
-                                  text: "+ condition"});
+                                  text: ui("add_condition", "+ condition")});
       var addGroup = el("button", {type: "button", "class": "btn btn-default btn-sm add-group",
-                                   text: "+ group"});
+                                   text: ui("add_group", "+ group")});
       var head = el("div", {"class": "group-head"},
-                    [el("label", {}, [not, document.createTextNode(" NOT")]), op, addRule, addGroup]);
+                    [el("label", {}, [not, document.createTextNode(" " + ui("not", "NOT"))]), op, addRule, addGroup]);
       var box = el("div", {"class": "rule-group", "data-node": "group"}, [head, children]);
       if (!isRoot) {
         var remove = el("button", {type: "button", "class": "btn btn-link btn-sm rule-remove",
-                                   text: "remove group"});
+                                   text: ui("remove_group", "remove group")});
         remove.addEventListener("click", function () { box.remove(); });
         head.appendChild(remove);
       }

@@ -6,6 +6,15 @@
   if (!root) { return; }
   var el = window.TrellisConditions.el;
   var builder;
+  var labelsNode = document.getElementById("builder-labels");  // translated by the page
+  var LABELS = labelsNode ? JSON.parse(labelsNode.textContent) : {};
+  function t(key, english, values) {
+    var text = LABELS[key] || english;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(String(values[name]));
+    });
+    return text;
+  }
   function readGroup() { return builder.read(); }
 
   /* -------- talking to the API */
@@ -37,11 +46,13 @@
         if (res.status !== 200) {
           count.textContent = "";
           table.hidden = true;
-          showErrors(res.body.message || "The preview failed.");
+          showErrors(res.body.message || t("preview_failed", "The preview failed."));
           return;
         }
         showErrors(null);
-        count.textContent = res.body.count + (res.body.count === 1 ? " contact" : " contacts");
+        count.textContent = res.body.count === 1
+          ? t("contacts_one", "{count} contact", {count: res.body.count})
+          : t("contacts_other", "{count} contacts", {count: res.body.count});
         count.setAttribute("data-count", res.body.count);
         res.body.rows.forEach(function (r) {
           body.appendChild(el("tr", {}, [el("td", {text: (r.first_name + " " + r.last_name).trim()}),
@@ -59,9 +70,9 @@
       kind: document.getElementById("segment-kind").value,
       rules: readGroup()
     }).then(function (res) {
-      if (res.status !== 201) { showErrors(res.body.message || "Saving failed."); result.textContent = ""; return; }
+      if (res.status !== 201) { showErrors(res.body.message || t("save_failed", "Saving failed.")); result.textContent = ""; return; }
       showErrors(null);
-      result.textContent = "Saved (segment " + res.body.id + ").";
+      result.textContent = t("saved", "Saved (segment {id}).", {id: res.body.id});
       result.setAttribute("data-id", res.body.id);
     });
   }

@@ -22,6 +22,17 @@
   var figuresUrl = board.getAttribute("data-figures");
   var message = document.getElementById("board-message");
   var dragged = null;
+  var labelsNode = document.getElementById("board-labels");  // translated by the page
+  var LABELS = labelsNode ? JSON.parse(labelsNode.textContent) : {};
+
+  /* The page's translation of ``key`` (English without one), {name}s filled in. */
+  function t(key, english, values) {
+    var text = LABELS[key] || english;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(String(values[name]));
+    });
+    return text;
+  }
 
   function columnOf(node) { return node && node.closest ? node.closest(".board-column") : null; }
 
@@ -39,10 +50,10 @@
   function describe(res) {
     var m = res.data && res.data.message;
     if (res.status === 404) {
-      return "This deal is not visible to you any more: it may have been deleted or given to someone else.";
+      return t("gone", "This deal is not visible to you any more: it may have been deleted or given to someone else.");
     }
-    if (res.status === 401) { return "Your session has ended: please log in again."; }
-    if (res.status === 403) { return "You may not change deals."; }
+    if (res.status === 401) { return t("session", "Your session has ended: please log in again."); }
+    if (res.status === 403) { return t("forbidden", "You may not change deals."); }
     if (m && typeof m === "object") {
       return Object.keys(m).map(function (key) {
         var items = [].concat(m[key]).map(function (item) {
@@ -52,7 +63,7 @@
       }).join(" ");
     }
     if (typeof m === "string" && m) { return m; }
-    return "The deal could not be moved (error " + res.status + ").";
+    return t("failed", "The deal could not be moved (error {status}).", {status: res.status});
   }
 
   function put(id, body) {
@@ -66,7 +77,7 @@
         return {ok: r.ok, status: r.status, data: data};
       });
     }, function () {
-      return {ok: false, status: 0, data: {message: "The server could not be reached."}};
+      return {ok: false, status: 0, data: {message: t("unreachable", "The server could not be reached.")}};
     });
   }
 
@@ -118,7 +129,7 @@
     var input = document.getElementById("board-lost-reason");
     var name = card.querySelector(".board-card-name").textContent;
     if (!dialog || typeof dialog.showModal !== "function") {
-      var answer = window.prompt("Why was " + name + " lost?", "");
+      var answer = window.prompt(t("why_lost", "Why was {deal} lost?", {deal: name}), "");
       done(answer === null ? null : answer.trim());
       return;
     }
@@ -154,14 +165,14 @@
       return put(card.getAttribute("data-deal-id"), body).then(function (res) {
         card.classList.remove("board-saving");
         if (res.ok) {
-          show("success", dealName + " moved to " + stageName + ".");
+          show("success", t("moved", "{deal} moved to {stage}.", {deal: dealName, stage: stageName}));
         } else {
           if (next && next.parentNode === fromList) {
             fromList.insertBefore(card, next);
           } else {
             fromList.appendChild(card);
           }
-          show("danger", dealName + " was not moved. " + describe(res));
+          show("danger", t("not_moved", "{deal} was not moved.", {deal: dealName}) + " " + describe(res));
         }
         return refreshFigures();
       }).then(function () { board.removeAttribute("data-busy"); });

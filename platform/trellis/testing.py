@@ -136,7 +136,8 @@ def build_app(
     from trellis.security import sync_permissions
 
     extra_plugins = list(extra_plugins)
-    template = _template(plugins, extra_plugins, database_url, config, enable)
+    template = None if database_url or redis_url or (Path(folder) / "test.db").exists() else \
+        _template(plugins, extra_plugins, config, enable)
     if template is not None and template.exists():
         shutil.copyfile(template, Path(folder) / "test.db")
     settings = {
@@ -180,13 +181,14 @@ _templates: dict[str, Path] = {}
 
 
 def _template(plugins: Iterable[str], extra_plugins: list[tuple[str, Any]],
-              database_url: str | None, config: dict[str, Any] | None,
-              enable: Iterable[str] | None) -> Path | None:
-    """Where a migrated SQLite database for apps built with these arguments is
-    kept in this process (``None``: never kept — PostgreSQL, or test plugins,
-    whose hooks may watch the set-up).  Migrating, enabling and syncing
-    permissions take seconds; copying the file takes milliseconds."""
-    if database_url is not None or extra_plugins:
+              config: dict[str, Any] | None, enable: Iterable[str] | None) -> Path | None:
+    """Where a fresh, migrated SQLite database for apps built with these arguments
+    is kept in this process (``None``: never kept — with test plugins, whose hooks
+    may watch the set-up).  Migrating, enabling and syncing permissions take
+    seconds; copying the file takes milliseconds.  Only for a new database file
+    without Redis (``build_app`` checks): a second app in the same folder keeps
+    the first one's data."""
+    if extra_plugins:
         return None
     environment = sorted((k, v) for k, v in os.environ.items()
                          if k.startswith(("TRELLIS_", "FAB_", "SQLALCHEMY_")))

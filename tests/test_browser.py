@@ -225,8 +225,8 @@ def test_admin_lists_disables_and_enables_plugins(trellis_app_factory, watched_p
             expect(cell(page, name, 1)).to_have_text("0.1.0")
             expect(cell(page, name, 4)).to_have_text("enabled")
             expect(row(page, name).get_by_role("button", name="Disable")).to_be_visible()
-        expect(cell(page, "scoring", 2)).to_have_text("sales")
-        expect(cell(page, "sales", 3)).to_have_text("scoring")
+        expect(cell(page, "scoring", 2)).to_have_text(LABELS["sales"])
+        expect(cell(page, "sales", 3)).to_have_text(LABELS["scoring"])
         for name in ("sales", "service", "marketing", "integrations"):
             expect(cell(page, name, 2)).to_have_text("—")
         for name in PLUGINS:

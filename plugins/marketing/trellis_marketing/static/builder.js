@@ -6,15 +6,7 @@
   if (!root) { return; }
   var el = window.TrellisConditions.el;
   var builder;
-  var labelsNode = document.getElementById("builder-labels");  // translated by the page
-  var LABELS = labelsNode ? JSON.parse(labelsNode.textContent) : {};
-  function t(key, english, values) {
-    var text = LABELS[key] || english;
-    Object.keys(values || {}).forEach(function (name) {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
+  var t = window.TrellisI18n.labels("builder-labels");  // translated by the page
   function readGroup() { return builder.read(); }
 
   /* -------- talking to the API */

@@ -22,17 +22,7 @@
   var figuresUrl = board.getAttribute("data-figures");
   var message = document.getElementById("board-message");
   var dragged = null;
-  var labelsNode = document.getElementById("board-labels");  // translated by the page
-  var LABELS = labelsNode ? JSON.parse(labelsNode.textContent) : {};
-
-  /* The page's translation of ``key`` (English without one), {name}s filled in. */
-  function t(key, english, values) {
-    var text = LABELS[key] || english;
-    Object.keys(values || {}).forEach(function (name) {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
+  var t = window.TrellisI18n.labels("board-labels");  // translated by the page
 
   function columnOf(node) { return node && node.closest ? node.closest(".board-column") : null; }
 
